@@ -1,0 +1,225 @@
+// Command queue is mailsrv's mail queue: inject (one message in), run (the
+// scheduler), list and flush. See mailsrv-queue(8) and mailsrv-queue(5).
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"mailsrv/pkg/address"
+	"mailsrv/pkg/config"
+	"mailsrv/pkg/lmtp"
+	"mailsrv/pkg/progs"
+	"mailsrv/pkg/queue"
+	"mailsrv/pkg/ucspi"
+)
+
+// Exit codes (sysexits.h).
+const (
+	exitUsage = 64
+	exitData  = 65
+	exitTemp  = 75
+)
+
+func main() {
+	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, nil)).With("prog", "queue"))
+	app := &cli.App{
+		Name:  "queue",
+		Usage: "the mailsrv mail queue",
+		Flags: []cli.Flag{&cli.StringFlag{Name: "root", Value: config.DefaultRoot,
+			EnvVars: []string{config.EnvRoot}, Usage: "mailsrv root directory"}},
+		Commands: []*cli.Command{injectCmd, runCmd, listCmd, flushCmd},
+		ExitErrHandler: func(c *cli.Context, err error) {
+			if err != nil {
+				cli.HandleExitCoder(err)
+				fmt.Fprintln(os.Stderr, "queue:", err)
+				os.Exit(exitUsage)
+			}
+		},
+	}
+	if err := app.Run(os.Args); err != nil {
+		os.Exit(exitUsage)
+	}
+}
+
+func openQueue(c *cli.Context) (*queue.Queue, error) {
+	q, err := queue.Open(config.Open(c.String("root")).QueueDir())
+	if err != nil {
+		return nil, cli.Exit(err.Error(), exitTemp)
+	}
+	return q, nil
+}
+
+var injectCmd = &cli.Command{
+	Name:      "inject",
+	Usage:     "queue one message from stdin, or serve LMTP on stdin/stdout with --lmtp",
+	ArgsUsage: "[RECIPIENT...]",
+	Flags: []cli.Flag{
+		&cli.StringFlag{Name: "f", Usage: "envelope sender (empty for <>)"},
+		&cli.BoolFlag{Name: "lmtp", Usage: "serve LMTP on stdin/stdout, one queue file per message"},
+		&cli.Int64Flag{Name: "max-size", Value: 0, Usage: "refuse messages larger than this many bytes (0: no limit)"},
+		&cli.IntFlag{Name: "envelope-fd", Value: 1, Usage: "without RECIPIENT arguments, read a qmail-queue envelope (Fsender\\0Trcpt\\0...\\0) from this descriptor"},
+		&cli.StringFlag{Name: "proto", Value: "local", Usage: "how the message arrived, for the envelope"},
+	},
+	Action: func(c *cli.Context) error {
+		q, err := openQueue(c)
+		if err != nil {
+			return err
+		}
+		if c.Bool("lmtp") {
+			return q.ServeLMTP(ucspi.Stdio(), c.Int64("max-size"), c.String("proto"))
+		}
+		env, err := envelopeFromArgs(c)
+		if err != nil {
+			return cli.Exit("queue inject: "+err.Error(), exitUsage)
+		}
+		id, err := q.InjectLimit(env, os.Stdin, c.Int64("max-size"))
+		if err != nil {
+			code := exitData
+			if queue.IsTemporary(err) {
+				code = exitTemp
+			}
+			return cli.Exit("queue inject: "+err.Error(), code)
+		}
+		if c.NArg() > 0 {
+			fmt.Println(id)
+		}
+		return nil
+	},
+}
+
+func envelopeFromArgs(c *cli.Context) (*queue.Envelope, error) {
+	env := &queue.Envelope{Proto: c.String("proto")}
+	if c.NArg() == 0 {
+		f := os.NewFile(uintptr(c.Int("envelope-fd")), "envelope")
+		if f == nil {
+			return nil, errors.New("no recipients")
+		}
+		defer f.Close()
+		return env, queue.ReadQmailEnvelope(f, env)
+	}
+	if s := c.String("f"); s != "" {
+		a, err := address.Parse(s)
+		if err != nil {
+			return nil, fmt.Errorf("sender %q: %w", s, err)
+		}
+		env.From = a
+	}
+	for _, r := range c.Args().Slice() {
+		a, err := address.Parse(r)
+		if err != nil {
+			return nil, fmt.Errorf("recipient %q: %w", r, err)
+		}
+		env.To = append(env.To, queue.Recipient{Addr: a})
+	}
+	return env, nil
+}
+
+var runCmd = &cli.Command{
+	Name:  "run",
+	Usage: "the scheduler: deliver, retry and bounce until stopped",
+	Flags: []cli.Flag{
+		&cli.IntFlag{Name: "concurrency", Value: 8, Usage: "messages in delivery at once"},
+		&cli.StringFlag{Name: "retry", Usage: "back-off schedule, comma-separated durations (default 1m,5m,15m,30m,1h,2h,4h)"},
+		&cli.DurationFlag{Name: "lifetime", Value: 5 * 24 * time.Hour, Usage: "bounce what is still undelivered after this long"},
+		&cli.StringFlag{Name: "deliver", Usage: "the deliver program (default: beside this one)"},
+	},
+	Action: func(c *cli.Context) error {
+		root := c.String("root")
+		q, err := openQueue(c)
+		if err != nil {
+			return err
+		}
+		retry, err := parseRetry(c.String("retry"))
+		if err != nil {
+			return cli.Exit("queue run: --retry: "+err.Error(), exitUsage)
+		}
+		prog := c.String("deliver")
+		if prog == "" {
+			prog = progs.Path("deliver")
+		}
+		pool := &lmtp.Pool{Argv: []string{prog, "--root", root, "--lmtp"}, Max: c.Int("concurrency"), Name: "queue"}
+		defer pool.Close()
+		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+		defer stop()
+		s := &queue.Scheduler{Q: q, Cfg: config.Open(root), Local: pool,
+			Concurrency: c.Int("concurrency"), Retry: retry, Lifetime: c.Duration("lifetime")}
+		slog.Info("queue run starting", "root", root, "concurrency", s.Concurrency)
+		if err := s.Run(ctx); err != nil {
+			return cli.Exit("queue run: "+err.Error(), exitTemp)
+		}
+		slog.Info("queue run stopped")
+		return nil
+	},
+}
+
+func parseRetry(s string) ([]time.Duration, error) {
+	if s == "" {
+		return nil, nil
+	}
+	var out []time.Duration
+	for _, f := range strings.Split(s, ",") {
+		d, err := time.ParseDuration(strings.TrimSpace(f))
+		if err != nil || d <= 0 {
+			return nil, fmt.Errorf("bad duration %q", f)
+		}
+		out = append(out, d)
+	}
+	return out, nil
+}
+
+var listCmd = &cli.Command{
+	Name:  "list",
+	Usage: "show what is queued, one line per recipient",
+	Action: func(c *cli.Context) error {
+		q, err := openQueue(c)
+		if err != nil {
+			return err
+		}
+		entries, err := q.List()
+		if err != nil {
+			return cli.Exit("queue list: "+err.Error(), exitTemp)
+		}
+		w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(w, "ID\tAGE\tSTATE\tTRIES\tNEXT\tFROM\tRECIPIENT\tLAST ERROR")
+		for _, e := range entries {
+			next := "-"
+			if !e.Next.IsZero() {
+				next = e.Next.Local().Format(time.DateTime)
+			}
+			from := e.From
+			if from == "" {
+				from = "<>"
+			}
+			fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", e.ID, e.Age.Round(time.Second), e.State,
+				e.Attempts, next, from, e.Rcpt, e.LastErr)
+		}
+		if err := w.Flush(); err != nil {
+			return cli.Exit(err.Error(), exitTemp)
+		}
+		return nil
+	},
+}
+
+var flushCmd = &cli.Command{
+	Name:  "flush",
+	Usage: "ask the running scheduler to retry every deferred delivery now",
+	Action: func(c *cli.Context) error {
+		q, err := openQueue(c)
+		if err != nil {
+			return err
+		}
+		q.Poke('F')
+		return nil
+	},
+}
