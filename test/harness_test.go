@@ -264,6 +264,7 @@ func waitFor(t testing.TB, limit time.Duration, what string, cond func() bool) {
 
 // startQueue starts `queue run` with a short retry schedule.
 func (r *Root) startQueue(args ...string) *Proc {
+	bin(r.t, "deliver") // queue run runs it
 	return r.start("queue", append([]string{"run", "--retry", "1s,2s"}, args...)...)
 }
 
