@@ -38,7 +38,7 @@ func (q *Queue) writeState(id string, rs []*RcptState) error {
 	b.WriteString(StateMagic + "\n")
 	for _, r := range rs {
 		fmt.Fprintf(&b, "rcpt\t%s\t%d\t%d\t%s\t%s\t%s\n", r.Status, r.Attempts, r.Next.Unix(),
-			r.Addr, r.Orig, strings.ReplaceAll(clean(r.LastErr), "\t", " "))
+			r.Addr, r.Orig, clean(strings.ReplaceAll(r.LastErr, "\t", " ")))
 	}
 	return safefile.WriteFile(q.path(DirState, id), b.Bytes(), 0640)
 }

@@ -1,0 +1,74 @@
+package maildir
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"testing/iotest"
+	"time"
+)
+
+func TestDeliver(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "Maildir")
+	if err := Create(dir); err != nil {
+		t.Fatal(err)
+	}
+	if err := Create(dir); err != nil {
+		t.Fatalf("Create is not idempotent: %v", err)
+	}
+	for _, f := range SpecialFolders {
+		if _, err := os.Stat(filepath.Join(dir, "."+f.Name, "maildirfolder")); err != nil {
+			t.Errorf("folder %s: %v", f.Name, err)
+		}
+	}
+	path, err := Deliver(dir, []byte("Return-Path: <a@b>\n"), strings.NewReader("Subject: x\r\n\nbody\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 19 + 18 bytes; 4 line feeds, one of them after a CR.
+	if !regexp.MustCompile(`/new/\d+\.M\d+P\d+Q\d+R[0-9a-f]{8}\.[^/]+,S=37,W=40$`).MatchString(path) {
+		t.Errorf("file name %s", path)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil || string(data) != "Return-Path: <a@b>\nSubject: x\r\n\nbody\n" {
+		t.Errorf("content %q %v", data, err)
+	}
+	if ents, _ := os.ReadDir(filepath.Join(dir, "tmp")); len(ents) != 0 {
+		t.Errorf("tmp/ not empty after delivery: %v", ents)
+	}
+}
+
+func TestDeliverFailures(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "Maildir")
+	var te *TempError
+	if _, err := Deliver(dir, nil, strings.NewReader("x")); !errors.As(err, &te) {
+		t.Errorf("missing Maildir: %v, want a TempError", err)
+	}
+	if err := Init(dir); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Deliver(dir, nil, iotest.ErrReader(errors.New("client went away")))
+	if err == nil || errors.As(err, &te) {
+		t.Errorf("reader failure: %v, want the reader's error", err)
+	}
+	for _, sub := range []string{"tmp", "new"} {
+		if ents, _ := os.ReadDir(filepath.Join(dir, sub)); len(ents) != 0 {
+			t.Errorf("%s/ not empty after a failed delivery: %v", sub, ents)
+		}
+	}
+}
+
+func TestUniqueNames(t *testing.T) {
+	seen := map[string]bool{}
+	now := time.Now()
+	for i := 0; i < 10000; i++ {
+		n := UniqueName(now)
+		if seen[n] || strings.ContainsAny(n, "/:") {
+			t.Fatalf("name %q repeated or unsafe", n)
+		}
+		seen[n] = true
+	}
+}
