@@ -102,6 +102,9 @@ func ParseDomain(d string) (string, error) {
 	if d == "" {
 		return "", ErrNoDomain
 	}
+	if !utf8.ValidString(d) {
+		return "", ErrSyntax
+	}
 	if len(d) > MaxDomainLen {
 		return "", ErrTooLong
 	}

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"sync"
 	"syscall"
+	"time"
 )
 
 // DefaultRoot is the root directory when neither --root nor MAILSRV_ROOT is
@@ -82,10 +83,17 @@ func stat(path string) (stamp, error) {
 
 // cached holds the parsed form of one file and the stamp it was read at.
 type cached[T any] struct {
-	st  stamp
-	val T
-	set bool
+	st     stamp
+	val    T
+	set    bool
+	stable bool // the file was older than mtimeSlack when read
 }
+
+// mtimeSlack: a file changed less than this long before it was read may
+// change again with the same size and mtime (coarse timestamps, a reused
+// inode), so its cache is not trusted until it has been read once more
+// after that.
+const mtimeSlack = 2 * time.Second
 
 // load returns the parsed file, reading it again if it changed. A missing
 // file parses as empty input.
@@ -98,9 +106,10 @@ func load[T any](c *Config, cc *cached[T], rel string, parse func([]byte) (T, er
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if cc.set && cc.st == st {
+	if cc.set && cc.st == st && cc.stable {
 		return cc.val, nil
 	}
+	readAt := time.Now()
 	var data []byte
 	if st.ok {
 		if data, err = os.ReadFile(path); err != nil {
@@ -114,6 +123,7 @@ func load[T any](c *Config, cc *cached[T], rel string, parse func([]byte) (T, er
 		return zero, &FileError{Path: path, Err: err}
 	}
 	cc.st, cc.val, cc.set = st, val, true
+	cc.stable = readAt.Sub(time.Unix(0, st.mtime)) > mtimeSlack
 	return val, nil
 }
 
