@@ -17,7 +17,7 @@ import (
 func main() {
 	app := &cli.App{
 		Name:  "mailctl",
-		Usage: "administer a mailsrv root: domains, users, aliases",
+		Usage: "administer a mailsrv root: domains, users, aliases, certificates",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "root", Value: config.DefaultRoot, EnvVars: []string{config.EnvRoot},
 				Usage: "root directory of the mail system"},
@@ -34,7 +34,7 @@ func main() {
 					}
 					return admin.Init(c.String("root"), c.String("hostname"))
 				}},
-			domainCommand(), userCommand(), aliasCommand(),
+			domainCommand(), userCommand(), aliasCommand(), tlsCommand(),
 		},
 		OnUsageError:   usageError,
 		ExitErrHandler: func(*cli.Context, error) {},
