@@ -65,8 +65,8 @@ func TestReadEnvelopeErrors(t *testing.T) {
 	for _, in := range []string{
 		"",
 		"mailsrv-queue 2\nfrom a@b\nto c@d\n\n",
-		Magic + "\nfrom a@b\n\n",                   // no recipients
-		Magic + "\nfrom a@b\nto c@d\n",             // not terminated
+		Magic + "\nfrom a@b\n\n",       // no recipients
+		Magic + "\nfrom a@b\nto c@d\n", // not terminated
 		Magic + "\nfrom a@b\nto not an address\n\n", // bad recipient
 		Magic + "\nfrom a@b\nto c@d\nreceived yesterday\n\n",
 		Magic + "\n" + strings.Repeat("x-pad "+strings.Repeat("y", 1000)+"\n", 1100) + "to c@d\n\n",
