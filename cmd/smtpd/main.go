@@ -1,0 +1,158 @@
+// Command smtpd is the SMTP server of mailsrv: it serves one connection on
+// stdin/stdout (under tcpserver, s6-tcpserver or inetd) or listens itself
+// with --listen, and hands each accepted message to the queue. See
+// mailsrv-smtpd(8).
+package main
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/urfave/cli/v2"
+
+	"mailsrv/pkg/config"
+	"mailsrv/pkg/progs"
+	"mailsrv/pkg/queue"
+	"mailsrv/pkg/smtpd"
+)
+
+// Exit codes, sysexits.h.
+const (
+	exitUsage = 64
+	exitTemp  = 75
+)
+
+// envQueue names a filter program to run per message instead of the queue
+// (as qmail's QMAILQUEUE).
+const envQueue = "MAILSRV_QUEUE"
+
+func main() {
+	app := &cli.App{
+		Name:      "smtpd",
+		Usage:     "mailsrv SMTP server",
+		UsageText: "smtpd [--root DIR] [--listen ADDR] [options]",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "root", Value: config.DefaultRoot, EnvVars: []string{config.EnvRoot}, Usage: "mailsrv root `DIR`"},
+			&cli.StringFlag{Name: "listen", Usage: "listen on `ADDR` (host:port) instead of serving stdin/stdout"},
+			&cli.StringFlag{Name: "hostname", Usage: "`NAME` in the greeting and Received headers (default: etc/me)"},
+			&cli.Int64Flag{Name: "max-size", Value: smtpd.DefaultMaxSize, Usage: "largest message in `OCTETS`"},
+			&cli.IntFlag{Name: "max-recipients", Value: smtpd.DefaultMaxRecipients, Usage: "at most `N` recipients per message"},
+			&cli.IntFlag{Name: "max-line", Value: smtpd.DefaultMaxLine, Usage: "longest line in `OCTETS`, CRLF included"},
+			&cli.IntFlag{Name: "max-hops", Value: smtpd.DefaultMaxHops, Usage: "at most `N` Received headers (more: a mail loop)"},
+			&cli.IntFlag{Name: "max-bad-rcpts", Value: smtpd.DefaultMaxBadRcpts, Usage: "close a connection after `N` refused recipients"},
+			&cli.IntFlag{Name: "max-conns", Value: smtpd.DefaultMaxConns, Usage: "with --listen, at most `N` connections at once"},
+			&cli.DurationFlag{Name: "timeout", Value: smtpd.DefaultTimeout, Usage: "idle `TIME` allowed to a client (5m, 30s)"},
+			&cli.StringFlag{Name: "queue", Usage: "`PATH` of the queue program (default: $MAILSRV_LIBEXEC/queue, else beside smtpd, else on PATH)"},
+			&cli.IntFlag{Name: "injectors", Value: 4, Usage: "at most `N` queue inject --lmtp processes at once"},
+			&cli.StringFlag{Name: "log", Usage: "append logs to `FILE` instead of stderr (for inetd)"},
+		},
+		HideHelpCommand: true,
+		Action:          run,
+	}
+	// cli.Exit errors (from fail) end the process inside Run, with their
+	// code; what comes back here is a usage error.
+	if err := app.Run(os.Args); err != nil {
+		fmt.Fprintln(os.Stderr, "smtpd:", err)
+		os.Exit(exitUsage)
+	}
+}
+
+// fail ends the program with a sysexits code.
+func fail(code int, msg string) error {
+	return cli.Exit("smtpd: "+msg, code)
+}
+
+func run(c *cli.Context) error {
+	if c.NArg() > 0 {
+		return fail(exitUsage, fmt.Sprintf("unexpected arguments: %q", c.Args().Slice()))
+	}
+	logw, err := logWriter(c.String("log"))
+	if err != nil {
+		return fail(exitTemp, err.Error())
+	}
+	log := slog.New(slog.NewTextHandler(logw, nil)).With("prog", "smtpd")
+	slog.SetDefault(log)
+
+	root := c.String("root")
+	// Children (the queue, a filter) find the root the same way.
+	if err := os.Setenv(config.EnvRoot, root); err != nil {
+		return fail(exitTemp, err.Error())
+	}
+	inj, closeInj := injector(c, root)
+	defer closeInj()
+	srv, err := smtpd.New(smtpd.Options{
+		Config:        config.Open(root),
+		Injector:      inj,
+		Hostname:      c.String("hostname"),
+		MaxSize:       c.Int64("max-size"),
+		MaxRecipients: c.Int("max-recipients"),
+		MaxLine:       c.Int("max-line"),
+		MaxHops:       c.Int("max-hops"),
+		MaxConns:      c.Int("max-conns"),
+		MaxBadRcpts:   c.Int("max-bad-rcpts"),
+		Timeout:       c.Duration("timeout"),
+		Log:           log,
+	})
+	if err != nil {
+		return fail(exitTemp, err.Error())
+	}
+	if addr := c.String("listen"); addr != "" {
+		return listen(srv, addr, log)
+	}
+	if err := srv.ServeConn(smtpd.NewStdioConn()); err != nil {
+		return fail(exitTemp, err.Error())
+	}
+	return nil
+}
+
+// injector picks where messages go: the filter named by MAILSRV_QUEUE, run
+// once per message, or a pool of `queue inject --lmtp` processes.
+func injector(c *cli.Context, root string) (queue.Injector, func()) {
+	if filter := os.Getenv(envQueue); filter != "" {
+		return queue.ExecInjector{Argv: []string{filter}}, func() {}
+	}
+	q := c.String("queue")
+	if q == "" {
+		q = progs.Path("queue")
+	}
+	p := queue.NewProcessInjector([]string{q, "--root", root, "inject", "--lmtp"}, c.Int("injectors"))
+	return p, p.Close
+}
+
+func logWriter(path string) (io.Writer, error) {
+	if path == "" {
+		return os.Stderr, nil
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0640)
+	if err != nil {
+		return nil, fmt.Errorf("log file: %w", err)
+	}
+	return f, nil
+}
+
+// listen serves addr until SIGTERM or SIGINT.
+func listen(srv *smtpd.Server, addr string, log *slog.Logger) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fail(exitTemp, err.Error())
+	}
+	log.Info("listening", "addr", ln.Addr().String())
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+	go func() {
+		s := <-sig
+		log.Info("stopping", "signal", s.String())
+		if err := srv.Close(); err != nil {
+			log.Warn("closing", "err", err)
+		}
+	}()
+	if err := srv.Serve(ln); err != nil {
+		return fail(exitTemp, err.Error())
+	}
+	return nil
+}
