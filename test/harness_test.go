@@ -19,6 +19,7 @@ import (
 
 	"mailsrv/pkg/auth"
 	"mailsrv/pkg/config"
+	"mailsrv/pkg/maildir"
 	"mailsrv/pkg/queue"
 )
 
@@ -126,6 +127,10 @@ func (r *Root) addUser(addr string) {
 	h := demoHash
 	buildMu.Unlock()
 	r.appendFile("etc/users", addr+":"+h+"\n")
+	local, domain, _ := strings.Cut(addr, "@")
+	if err := maildir.Create(filepath.Join(r.Dir, "mail", domain, local)); err != nil {
+		r.t.Fatal(err)
+	}
 }
 
 // mailbox returns the Maildir of a user of example.test.

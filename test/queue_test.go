@@ -166,7 +166,7 @@ func TestQueueBounce(t *testing.T) {
 // the way) is deferred and retried, then succeeds once the fault is gone.
 func TestQueueRetry(t *testing.T) {
 	r := newRoot(t)
-	if err := os.MkdirAll(filepath.Dir(r.mailbox("demo")), 0755); err != nil {
+	if err := os.RemoveAll(r.mailbox("demo")); err != nil {
 		t.Fatal(err)
 	}
 	r.write("mail/example.test/demo", "not a directory")

@@ -5,6 +5,7 @@ package main
 
 import (
 	"fmt"
+	"log/slog"
 	"os"
 	"strings"
 
@@ -15,6 +16,7 @@ import (
 )
 
 func main() {
+	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, nil)).With("prog", "mailctl"))
 	app := &cli.App{
 		Name:  "mailctl",
 		Usage: "administer a mailsrv root: domains, users, aliases, certificates",
@@ -34,7 +36,7 @@ func main() {
 					}
 					return admin.Init(c.String("root"), c.String("hostname"))
 				}},
-			domainCommand(), userCommand(), aliasCommand(), tlsCommand(),
+			domainCommand(), userCommand(), aliasCommand(), tlsCommand(), checkpasswordCommand(),
 		},
 		OnUsageError:   usageError,
 		ExitErrHandler: func(*cli.Context, error) {},

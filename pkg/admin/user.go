@@ -3,6 +3,7 @@ package admin
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -52,7 +53,9 @@ func (a *Admin) AddUser(addr, password string, attrs map[string]string) error {
 	if err != nil {
 		return err
 	}
-	u.Attrs = attrs
+	if len(attrs) > 0 {
+		maps.Copy(u.Attrs, attrs) // the administrator's attributes win
+	}
 	return a.Cfg.Edit(config.FileUsers, 0640, func(lines []string) ([]string, error) {
 		if err := a.checkLocal(u.Addr.Domain); err != nil {
 			return nil, err
@@ -131,14 +134,16 @@ func (a *Admin) newUser(addr, password string) (config.User, error) {
 	if err := auth.CheckStrength(password, ua.Key()); err != nil {
 		return config.User{}, err
 	}
-	hash, err := auth.Hash(password)
+	// The argon2id hash, and the SCRAM-SHA-256 keys beside it.
+	hash, attrs, err := auth.SetPassword(password)
 	if err != nil {
 		return config.User{}, fmt.Errorf("hash password: %w", err)
 	}
-	return config.User{Addr: ua, Hash: hash}, nil
+	return config.User{Addr: ua, Hash: hash, Attrs: attrs}, nil
 }
 
-// SetPassword replaces a user's password hash, keeping its attributes.
+// SetPassword replaces a user's password hash and SCRAM keys, keeping its
+// other attributes.
 func (a *Admin) SetPassword(addr, password string) error {
 	nu, err := a.newUser(addr, password)
 	if err != nil {
@@ -154,6 +159,10 @@ func (a *Admin) SetPassword(addr, password string) error {
 			return nil, err
 		}
 		old.Hash = nu.Hash
+		if old.Attrs == nil {
+			old.Attrs = map[string]string{}
+		}
+		maps.Copy(old.Attrs, nu.Attrs)
 		lines[i] = old.Line()
 		return lines, nil
 	})
