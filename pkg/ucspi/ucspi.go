@@ -8,6 +8,7 @@ package ucspi
 import (
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -24,9 +25,13 @@ type StdioConn struct {
 
 // Stdio returns the connection on fd 0/1, with the addresses from the UCSPI
 // environment (127.0.0.1:0 ... when they are unset, as under a pipe).
+// Sockets and pipes are made non-blocking first, so that the Go runtime
+// polls them and deadlines (idle timeouts) work: os.Stdin and os.Stdout,
+// opened on blocking descriptors, silently ignore deadlines.
 func Stdio() *StdioConn {
 	return &StdioConn{
-		in: os.Stdin, out: os.Stdout,
+		in:    pollableFile(0, "/dev/stdin", os.Stdin),
+		out:   pollableFile(1, "/dev/stdout", os.Stdout),
 		local: envAddr("TCPLOCALIP", "TCPLOCALPORT"),
 		peer:  envAddr("TCPREMOTEIP", "TCPREMOTEPORT"),
 	}
@@ -41,10 +46,32 @@ func envAddr(ipVar, portVar string) net.Addr {
 	return &net.TCPAddr{IP: ip, Port: port}
 }
 
-func (c *StdioConn) Read(p []byte) (int, error)  { return c.in.Read(p) }
-func (c *StdioConn) Write(p []byte) (int, error) { return c.out.Write(p) }
-func (c *StdioConn) LocalAddr() net.Addr         { return c.local }
-func (c *StdioConn) RemoteAddr() net.Addr        { return c.peer }
+func (c *StdioConn) Read(p []byte) (int, error) {
+	n, err := c.in.Read(p)
+	return n, netError("read", err)
+}
+
+func (c *StdioConn) Write(p []byte) (int, error) {
+	n, err := c.out.Write(p)
+	return n, netError("write", err)
+}
+
+// netError makes file errors look like a socket's, as protocol libraries
+// expect: a deadline is a net.Error whose Timeout() is true, a closed
+// descriptor is net.ErrClosed.
+func netError(op string, err error) error {
+	switch {
+	case err == nil || err == io.EOF:
+		return err
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return &net.OpError{Op: op, Net: "stdio", Err: os.ErrDeadlineExceeded}
+	case errors.Is(err, os.ErrClosed):
+		return net.ErrClosed
+	}
+	return err
+}
+func (c *StdioConn) LocalAddr() net.Addr  { return c.local }
+func (c *StdioConn) RemoteAddr() net.Addr { return c.peer }
 
 // Close closes both descriptors.
 func (c *StdioConn) Close() error {

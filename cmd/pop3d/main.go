@@ -1,0 +1,151 @@
+// Command pop3d is the POP3 server of mailsrv: it serves one connection on
+// stdin/stdout (under tcpserver, s6-tcpserver or inetd) or listens itself
+// with --listen, over the same Maildir INBOX that imapd serves. See
+// mailsrv-pop3d(8).
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/urfave/cli/v2"
+
+	"mailsrv/pkg/auth"
+	"mailsrv/pkg/config"
+	"mailsrv/pkg/pop3"
+	"mailsrv/pkg/throttle"
+	"mailsrv/pkg/tlsconf"
+	"mailsrv/pkg/ucspi"
+)
+
+// Exit codes, sysexits.h.
+const (
+	exitUsage = 64
+	exitTemp  = 75
+)
+
+func main() {
+	app := &cli.App{
+		Name:      "pop3d",
+		Usage:     "mailsrv POP3 server",
+		UsageText: "pop3d [--root DIR] [--listen ADDR] [options]",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "root", Value: config.DefaultRoot, EnvVars: []string{config.EnvRoot}, Usage: "mailsrv root `DIR`"},
+			&cli.StringFlag{Name: "listen", Usage: "listen on `ADDR` (host:port) instead of serving stdin/stdout"},
+			&cli.DurationFlag{Name: "timeout", Value: pop3.DefaultIdleTimeout, Usage: "idle time allowed to a client (RFC 1939: at least 10m)"},
+			&cli.BoolFlag{Name: "tls", Usage: "speak TLS from the start (POP3S, port 995); needs a certificate in ROOT/etc/tls"},
+			&cli.BoolFlag{Name: "allow-insecure-auth", Usage: "accept passwords on unencrypted connections from non-loopback addresses"},
+			&cli.StringFlag{Name: "expire", Value: "NEVER", Usage: "EXPIRE capability to advertise: `DAYS`, NEVER, or \"\" for none"},
+			&cli.DurationFlag{Name: "login-delay", Usage: "least time between two logins to one mailbox (LOGIN-DELAY); 0 for none"},
+			&cli.IntFlag{Name: "max-connections", Value: pop3.DefaultMaxConnections, Usage: "most sessions served at once with --listen"},
+			&cli.StringFlag{Name: "log", Usage: "append logs to `FILE` instead of stderr (for inetd)"},
+			&cli.BoolFlag{Name: "debug", Usage: "log every connection, not only logins"},
+		},
+		Action: run,
+	}
+	if err := app.Run(os.Args); err != nil {
+		var ec cli.ExitCoder
+		if errors.As(err, &ec) {
+			if msg := ec.Error(); msg != "" {
+				fmt.Fprintln(os.Stderr, "pop3d:", msg)
+			}
+			os.Exit(ec.ExitCode())
+		}
+		fmt.Fprintln(os.Stderr, "pop3d:", err)
+		os.Exit(exitUsage)
+	}
+}
+
+func run(c *cli.Context) error {
+	if c.NArg() > 0 {
+		return cli.Exit("unexpected arguments: "+strings.Join(c.Args().Slice(), " "), exitUsage)
+	}
+	expire := strings.ToUpper(c.String("expire"))
+	if _, err := strconv.ParseUint(expire, 10, 16); err != nil && expire != "NEVER" && expire != "" {
+		return cli.Exit("--expire: want a number of days or NEVER", exitUsage)
+	}
+	logw, err := logWriter(c.String("log"))
+	if err != nil {
+		return cli.Exit(err.Error(), exitTemp)
+	}
+	level := slog.LevelInfo
+	if c.Bool("debug") {
+		level = slog.LevelDebug
+	}
+	log := slog.New(slog.NewTextHandler(logw, &slog.HandlerOptions{Level: level})).With("prog", "pop3d")
+	slog.SetDefault(log)
+	if c.Duration("timeout") < pop3.DefaultIdleTimeout {
+		log.Warn("--timeout is below the 10 minutes of RFC 1939 section 3")
+	}
+
+	cfg := config.Open(c.String("root"))
+	tlsConfig, err := loadTLS(cfg, c.Bool("tls"), log)
+	if err != nil {
+		return cli.Exit(err.Error(), exitTemp)
+	}
+	th, err := throttle.Open(cfg.Root)
+	if err != nil {
+		return cli.Exit(err.Error(), exitTemp)
+	}
+	srv := &pop3.Server{
+		Config:            cfg,
+		Auth:              &auth.Authenticator{Config: cfg, Throttle: th, Logger: log},
+		TLSConfig:         tlsConfig,
+		ImplicitTLS:       c.Bool("tls"),
+		Log:               log,
+		IdleTimeout:       c.Duration("timeout"),
+		AllowInsecureAuth: c.Bool("allow-insecure-auth"),
+		Expire:            expire,
+		LoginDelay:        c.Duration("login-delay"),
+		MaxConnections:    c.Int("max-connections"),
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	if addr := c.String("listen"); addr != "" {
+		if err := ucspi.Listen(ctx, addr, srv.Serve); err != nil {
+			return cli.Exit(err.Error(), exitTemp)
+		}
+		return nil
+	}
+	srv.Serve(ctx, ucspi.Stdio())
+	return nil
+}
+
+// loadTLS reads the certificates of ROOT/etc/tls. With them, STLS is
+// offered (and --tls possible); without them, --tls is an error and plain
+// connections offer no STLS.
+func loadTLS(cfg *config.Config, implicit bool, log *slog.Logger) (*tls.Config, error) {
+	host, err := cfg.Hostname()
+	if err != nil {
+		return nil, err
+	}
+	store := tlsconf.NewStore(cfg.Root, host)
+	if err := store.Load(); err != nil {
+		if implicit {
+			return nil, fmt.Errorf("--tls: %w", err)
+		}
+		log.Debug("no TLS certificate: STLS not offered", "err", err)
+		return nil, nil
+	}
+	return store.Config(), nil
+}
+
+func logWriter(path string) (io.Writer, error) {
+	if path == "" {
+		return os.Stderr, nil
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0640)
+	if err != nil {
+		return nil, fmt.Errorf("log file: %w", err)
+	}
+	return f, nil
+}
