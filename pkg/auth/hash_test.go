@@ -3,7 +3,10 @@ package auth
 import (
 	"errors"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 )
 
 func TestHashVerify(t *testing.T) {
@@ -78,5 +81,34 @@ func TestVerifyBadHash(t *testing.T) {
 				t.Fatalf("Verify(%q) = %v, want ErrUnknownScheme: %v", tc.hash, err, tc.scheme)
 			}
 		})
+	}
+}
+
+// Simultaneous logins never run more argon2 computations at once than
+// argonSlots allows (each costs 64 MiB).
+func TestArgonConcurrencyBound(t *testing.T) {
+	var running, peak atomic.Int32
+	var wg sync.WaitGroup
+	for i := 0; i < 4*cap(argonSlots); i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			withArgonSlot(func() []byte {
+				n := running.Add(1)
+				for {
+					p := peak.Load()
+					if n <= p || peak.CompareAndSwap(p, n) {
+						break
+					}
+				}
+				time.Sleep(5 * time.Millisecond)
+				running.Add(-1)
+				return nil
+			})
+		}()
+	}
+	wg.Wait()
+	if p := peak.Load(); p > int32(cap(argonSlots)) || p < 1 {
+		t.Errorf("peak %d argon2 computations at once, bound %d", p, cap(argonSlots))
 	}
 }

@@ -235,7 +235,7 @@ func verifyArgon2i(s, password string) error {
 	if a.variant != "argon2i" {
 		return fmt.Errorf("{ARGON2I} hash: holds %s", a.variant)
 	}
-	return compareEqual(argon2.Key([]byte(password), a.salt, a.t, a.m, a.p, uint32(len(a.key))), a.key)
+	return compareEqual(argonI([]byte(password), a.salt, a.t, a.m, a.p, uint32(len(a.key))), a.key)
 }
 
 // NeedsUpgrade reports whether a stored hash should be replaced by a new
