@@ -14,6 +14,7 @@ if [ ! -f "$ROOT/etc/me" ]; then
 	pw=$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')
 	printf '%s\n' "$pw" | "$BIN/mailctl" user add --password-stdin demo@example.test
 	"$BIN/mailctl" alias add postmaster@example.test demo@example.test
+	"$BIN/mailctl" tls selfsigned localhost 127.0.0.1 >/dev/null
 	printf '%s\n' "$pw" > "$ROOT/demo-password"
 	chmod 600 "$ROOT/demo-password"
 fi
