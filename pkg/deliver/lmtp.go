@@ -10,28 +10,14 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"mailsrv/pkg/address"
-	"mailsrv/pkg/ucspi"
+	"mailsrv/pkg/lmtp"
 )
 
 // ServeLMTP speaks LMTP (RFC 2033) on conn and delivers each message to its
 // recipients, one reply per recipient: the long-lived worker mode that
 // `queue run` keeps running, so no process is started per message.
 func (d *Deliverer) ServeLMTP(conn net.Conn, maxSize int64) error {
-	s := smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) {
-		return &lmtpSession{d: d, maxSize: maxSize}, nil
-	}))
-	s.LMTP = true
-	s.Domain = "deliver"
-	s.EnableSMTPUTF8 = true
-	s.MaxRecipients = 0
-	s.ErrorLog = logger{}
-	l := ucspi.NewSingleListener(conn)
-	err := s.Serve(l)
-	<-l.Done()
-	if errors.Is(err, ucspi.ErrDone) {
-		return nil
-	}
-	return err
+	return lmtp.Serve(conn, "deliver", func() smtp.Session { return &lmtpSession{d: d, maxSize: maxSize} })
 }
 
 type lmtpSession struct {
@@ -96,8 +82,3 @@ func toSMTP(err error) error {
 	}
 	return &smtp.SMTPError{Code: de.Code, EnhancedCode: ec, Message: de.Msg}
 }
-
-type logger struct{}
-
-func (logger) Printf(format string, v ...any) { slog.Warn("lmtp", "msg", fmt.Sprintf(format, v...)) }
-func (logger) Println(v ...any)               { slog.Warn("lmtp", "msg", fmt.Sprint(v...)) }

@@ -2,7 +2,6 @@ package queue
 
 import (
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -10,7 +9,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"mailsrv/pkg/address"
-	"mailsrv/pkg/ucspi"
+	"mailsrv/pkg/lmtp"
 )
 
 // ServeLMTP speaks LMTP (RFC 2033) on conn, injecting each message it
@@ -18,22 +17,7 @@ import (
 // Every recipient of a message gets the same reply, since one queue file
 // holds them all. It returns when the client quits or the connection ends.
 func (q *Queue) ServeLMTP(conn net.Conn, maxSize int64, proto string) error {
-	s := smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) {
-		return &lmtpSession{q: q, maxSize: maxSize, proto: proto}, nil
-	}))
-	s.LMTP = true
-	s.Domain = "queue"
-	s.EnableSMTPUTF8 = true
-	s.MaxMessageBytes = 0 // we count LF bytes ourselves
-	s.MaxRecipients = 0
-	s.ErrorLog = slogLogger{}
-	l := ucspi.NewSingleListener(conn)
-	err := s.Serve(l)
-	<-l.Done()
-	if errors.Is(err, ucspi.ErrDone) {
-		return nil
-	}
-	return err
+	return lmtp.Serve(conn, "queue", func() smtp.Session { return &lmtpSession{q: q, maxSize: maxSize, proto: proto} })
 }
 
 type lmtpSession struct {
@@ -118,10 +102,3 @@ func toSMTP(err error) error {
 	}
 	return &smtp.SMTPError{Code: code, EnhancedCode: ec, Message: qe.Msg}
 }
-
-type slogLogger struct{}
-
-func (slogLogger) Printf(format string, v ...any) {
-	slog.Warn("lmtp", "msg", fmt.Sprintf(format, v...))
-}
-func (slogLogger) Println(v ...any) { slog.Warn("lmtp", "msg", fmt.Sprint(v...)) }
