@@ -36,15 +36,20 @@ trap stop INT TERM EXIT
 
 start "$BIN/queue" run
 start "$BIN/smtpd" --listen 127.0.0.1:2525
+start "$BIN/smtpd" --listen 127.0.0.1:2587 --submission
 [ -x "$BIN/imapd" ] && start "$BIN/imapd" --listen 127.0.0.1:1143
 [ -x "$BIN/pop3d" ] && start "$BIN/pop3d" --listen 127.0.0.1:1110
 
 cat <<MSG
 mailsrv is running in $ROOT (logs: $ROOT/log)
-  SMTP 127.0.0.1:2525   IMAP 127.0.0.1:1143   POP3 127.0.0.1:1110
+  SMTP 127.0.0.1:2525   submission 127.0.0.1:2587 (STARTTLS, AUTH)
+  IMAP 127.0.0.1:1143   POP3 127.0.0.1:1110
   user demo@example.test   password $pw
 Send a message:
   swaks --server 127.0.0.1:2525 --from you@example.org --to demo@example.test
+or as the demo user, through submission:
+  swaks --server 127.0.0.1:2587 --tls --auth PLAIN --auth-user demo@example.test \
+    --auth-password $pw --from demo@example.test --to demo@example.test
 It lands in $ROOT/mail/example.test/demo/new/ . Ctrl-C stops.
 MSG
 tail -n 0 -f "$ROOT/log" &

@@ -5,6 +5,7 @@
 package main
 
 import (
+	"crypto/tls"
 	"fmt"
 	"io"
 	"log/slog"
@@ -15,10 +16,13 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"mailsrv/pkg/auth"
 	"mailsrv/pkg/config"
 	"mailsrv/pkg/progs"
 	"mailsrv/pkg/queue"
 	"mailsrv/pkg/smtpd"
+	"mailsrv/pkg/throttle"
+	"mailsrv/pkg/tlsconf"
 )
 
 // Exit codes, sysexits.h.
@@ -50,6 +54,10 @@ func main() {
 			&cli.StringFlag{Name: "queue", Usage: "`PATH` of the queue program (default: $MAILSRV_LIBEXEC/queue, else beside smtpd, else on PATH)"},
 			&cli.IntFlag{Name: "injectors", Value: 4, Usage: "at most `N` queue inject --lmtp processes at once"},
 			&cli.StringFlag{Name: "log", Usage: "append logs to `FILE` instead of stderr (for inetd)"},
+			&cli.BoolFlag{Name: "tls", Usage: "implicit TLS (port 465): a TLS handshake before the greeting; needs a certificate in ROOT/etc/tls"},
+			&cli.BoolFlag{Name: "submission", Usage: "message submission (587, 465): AUTH before MAIL, senders must belong to the user"},
+			&cli.BoolFlag{Name: "allow-insecure-auth", Usage: "allow PLAIN and LOGIN on unencrypted connections from anywhere"},
+			&cli.BoolFlag{Name: "received-ip", Usage: "with --submission, name the client's HELO and IP address in the Received header"},
 		},
 		HideHelpCommand: true,
 		Action:          run,
@@ -83,10 +91,19 @@ func run(c *cli.Context) error {
 	if err := os.Setenv(config.EnvRoot, root); err != nil {
 		return fail(exitTemp, err.Error())
 	}
+	cfg := config.Open(root)
+	tlsConfig, err := loadTLS(cfg, c.String("hostname"), c.Bool("tls"), log)
+	if err != nil {
+		return fail(exitTemp, err.Error())
+	}
+	th, err := throttle.Open(root)
+	if err != nil {
+		return fail(exitTemp, err.Error())
+	}
 	inj, closeInj := injector(c, root)
 	defer closeInj()
 	srv, err := smtpd.New(smtpd.Options{
-		Config:        config.Open(root),
+		Config:        cfg,
 		Injector:      inj,
 		Hostname:      c.String("hostname"),
 		MaxSize:       c.Int64("max-size"),
@@ -97,6 +114,15 @@ func run(c *cli.Context) error {
 		MaxBadRcpts:   c.Int("max-bad-rcpts"),
 		Timeout:       c.Duration("timeout"),
 		Log:           log,
+		TLS:           tlsConfig,
+		ImplicitTLS:   c.Bool("tls"),
+		// Passwords are checked against etc/users here; for least
+		// privilege, a checkpassword.Program backend plugs in as
+		// Authenticator.Backend (pkg/checkpassword).
+		Auth:              &auth.Authenticator{Config: cfg, Throttle: th, Logger: log},
+		AllowInsecureAuth: c.Bool("allow-insecure-auth"),
+		Submission:        c.Bool("submission"),
+		ReceivedIP:        c.Bool("received-ip"),
 	})
 	if err != nil {
 		return fail(exitTemp, err.Error())
@@ -104,10 +130,35 @@ func run(c *cli.Context) error {
 	if addr := c.String("listen"); addr != "" {
 		return listen(srv, addr, log)
 	}
+	// The client's socket is fd 1: a write after it has gone (TLS's
+	// close_notify) must fail as an error, not kill us with SIGPIPE.
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
 	if err := srv.ServeConn(smtpd.NewStdioConn()); err != nil {
 		return fail(exitTemp, err.Error())
 	}
 	return nil
+}
+
+// loadTLS reads the certificates of ROOT/etc/tls. With one, STARTTLS is
+// offered (and --tls possible); without, --tls is an error and STARTTLS is
+// not offered.
+func loadTLS(cfg *config.Config, hostname string, implicit bool, log *slog.Logger) (*tls.Config, error) {
+	if hostname == "" {
+		h, err := cfg.Hostname()
+		if err != nil {
+			return nil, err
+		}
+		hostname = h
+	}
+	store := tlsconf.NewStore(cfg.Root, hostname)
+	if err := store.Load(); err != nil {
+		if implicit {
+			return nil, fmt.Errorf("--tls: %w", err)
+		}
+		log.Info("no TLS certificate: STARTTLS not offered", "err", err)
+		return nil, nil
+	}
+	return store.Config(), nil
 }
 
 // injector picks where messages go: the filter named by MAILSRV_QUEUE, run

@@ -195,7 +195,8 @@ func (a *Admin) DelUser(addr string, purge bool) error {
 	return nil
 }
 
-// UserInfo is one user as listed: no hash.
+// UserInfo is one user as listed: no hash, and no SCRAM keys (a server
+// key lets its holder pose as this server to the user).
 type UserInfo struct {
 	Addr  string
 	Attrs map[string]string
@@ -207,6 +208,9 @@ func (u UserInfo) String() string {
 	var b strings.Builder
 	b.WriteString(u.Addr)
 	for _, k := range sortedKeys(u.Attrs) {
+		if k == auth.AttrScramSHA256 {
+			continue
+		}
 		b.WriteString(" " + k + "=" + u.Attrs[k])
 	}
 	return b.String()

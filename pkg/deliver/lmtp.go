@@ -25,13 +25,14 @@ type lmtpSession struct {
 	maxSize int64
 	from    string
 	rcpts   []address.Address
+	raw     []string // the RCPT arguments as sent: go-smtp keys replies by them
 }
 
-func (s *lmtpSession) Reset()        { s.from, s.rcpts = "", nil }
+func (s *lmtpSession) Reset()        { s.from, s.rcpts, s.raw = "", nil, nil }
 func (s *lmtpSession) Logout() error { return nil }
 
 func (s *lmtpSession) Mail(from string, _ *smtp.MailOptions) error {
-	s.from, s.rcpts = from, nil
+	s.from, s.rcpts, s.raw = from, nil, nil
 	return nil
 }
 
@@ -47,6 +48,7 @@ func (s *lmtpSession) Rcpt(to string, _ *smtp.RcptOptions) error {
 		return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "no such user: " + a.String()}
 	}
 	s.rcpts = append(s.rcpts, a)
+	s.raw = append(s.raw, to)
 	return nil
 }
 
@@ -55,7 +57,7 @@ func (s *lmtpSession) Data(io.Reader) error { return errors.New("LMTPData is use
 func (s *lmtpSession) LMTPData(r io.Reader, status smtp.StatusCollector) error {
 	msg, rerr := ReadMessage(r, s.maxSize)
 	_, _ = io.Copy(io.Discard, r)
-	for _, a := range s.rcpts {
+	for i, a := range s.rcpts {
 		err := rerr
 		if err == nil {
 			var path string
@@ -66,7 +68,7 @@ func (s *lmtpSession) LMTPData(r io.Reader, status smtp.StatusCollector) error {
 		if err != nil {
 			slog.Info("delivery failed", "rcpt", a.String(), "err", err)
 		}
-		status.SetStatus(a.String(), toSMTP(err))
+		status.SetStatus(s.raw[i], toSMTP(err))
 	}
 	return nil
 }

@@ -37,7 +37,8 @@ type Pool struct {
 // Result is the outcome for one recipient.
 type Result struct {
 	Rcpt string
-	Err  error // nil, or an *smtp.SMTPError, or another error (temporary)
+	Err  error  // nil, or an *smtp.SMTPError, or another error (temporary)
+	Text string // on success, the server's reply text (a queue id, say)
 }
 
 func (p *Pool) init() {
@@ -49,11 +50,11 @@ func (p *Pool) init() {
 	})
 }
 
-// Send runs one LMTP transaction: MAIL FROM:<from>, RCPT TO each of rcpts,
-// DATA with body. It returns a Result per recipient; an error is returned
+// Send runs one LMTP transaction: MAIL FROM:<from> (with opts, such as
+// AUTH=, which may be nil), RCPT TO each of rcpts, DATA with body. It returns a Result per recipient; an error is returned
 // only when the transaction as a whole failed (no child, broken pipe), and
 // then nothing was delivered for certain.
-func (p *Pool) Send(ctx context.Context, from string, rcpts []string, body io.Reader) ([]Result, error) {
+func (p *Pool) Send(ctx context.Context, from string, opts *smtp.MailOptions, rcpts []string, body io.Reader) ([]Result, error) {
 	p.init()
 	select {
 	case p.sem <- struct{}{}:
@@ -70,7 +71,7 @@ func (p *Pool) Send(ctx context.Context, from string, rcpts []string, body io.Re
 		timeout = 10 * time.Minute
 	}
 	_ = c.conn.SetDeadline(time.Now().Add(timeout))
-	res, err := c.transaction(from, rcpts, body)
+	res, err := c.transaction(from, opts, rcpts, body)
 	if err != nil {
 		c.kill()
 		return nil, err
@@ -153,8 +154,16 @@ func (p *Pool) start() (*child, error) {
 	return c, nil
 }
 
-func (c *child) transaction(from string, rcpts []string, body io.Reader) ([]Result, error) {
-	if err := c.client.Mail(from, nil); err != nil {
+func (c *child) transaction(from string, opts *smtp.MailOptions, rcpts []string, body io.Reader) ([]Result, error) {
+	if !ascii(from, rcpts) {
+		o := smtp.MailOptions{}
+		if opts != nil {
+			o = *opts
+		}
+		o.UTF8 = true
+		opts = &o
+	}
+	if err := c.client.Mail(from, opts); err != nil {
 		return nil, err
 	}
 	res := make([]Result, len(rcpts))
@@ -191,11 +200,24 @@ func (c *child) transaction(from string, rcpts []string, body io.Reader) ([]Resu
 	for _, i := range accepted {
 		if e, ok := lerr[rcpts[i]]; ok {
 			res[i].Err = e
-		} else if _, ok := replies[rcpts[i]]; !ok && err != nil {
+		} else if r, ok := replies[rcpts[i]]; ok {
+			res[i].Text = r.StatusText
+		} else if err != nil {
 			res[i].Err = err
 		}
 	}
 	return res, nil
+}
+
+func ascii(from string, rcpts []string) bool {
+	for _, s := range append([]string{from}, rcpts...) {
+		for i := 0; i < len(s); i++ {
+			if s[i] >= 0x80 {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 func (c *child) quit() {

@@ -135,7 +135,7 @@ func (s *Scheduler) deliverLocal(ctx context.Context, m *message, due []*RcptSta
 	body, err := s.Q.openBody(m.id)
 	var res []lmtp.Result
 	if err == nil {
-		res, err = s.Local.Send(ctx, m.env.From.String(), addrs, body)
+		res, err = s.Local.Send(ctx, m.env.From.String(), nil, addrs, body)
 		_ = body.Close()
 	}
 	var failed []failure

@@ -4,11 +4,14 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"testing/iotest"
+
+	"github.com/emersion/go-smtp"
 )
 
 func TestCopyLF(t *testing.T) {
@@ -94,5 +97,46 @@ func TestStateRoundTrip(t *testing.T) {
 	}
 	if got, err := q.readState("4.5.6"); got != nil || err != nil {
 		t.Errorf("missing state: %v %v", got, err)
+	}
+}
+
+// Through the LMTP server: the reply carries the queue id, AUTH= reaches
+// the envelope, and a recipient spelled in mixed case (which the address
+// parser normalizes) still gets its reply.
+func TestServeLMTPReplies(t *testing.T) {
+	dir := t.TempDir()
+	if err := Create(dir); err != nil {
+		t.Fatal(err)
+	}
+	q := &Queue{Dir: dir}
+	cs, ss := net.Pipe()
+	go func() { _ = q.ServeLMTP(ss, 0, "test") }()
+	c := smtp.NewClientLMTP(cs)
+	defer c.Close()
+	auth := "ann@example.test"
+	if err := c.Mail("ann@example.test", &smtp.MailOptions{Auth: &auth}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Rcpt("Bob@EXAMPLE.test", nil); err != nil {
+		t.Fatal(err)
+	}
+	w, err := c.Data()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Write([]byte("Subject: x\r\n\r\nhi\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	replies, err := w.CloseWithLMTPResponse()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, id, ok := strings.Cut(replies["Bob@EXAMPLE.test"].StatusText, "queued as ")
+	if !ok || !validID(id) {
+		t.Fatalf("reply %+v has no queue id", replies)
+	}
+	env, err := q.ReadEnvelopeOf(DirIncoming, id)
+	if err != nil || env.Auth != auth || env.To[0].Addr.String() != "Bob@example.test" {
+		t.Errorf("envelope %+v, %v", env, err)
 	}
 }

@@ -36,7 +36,11 @@ func (p *ProcessInjector) Inject(ctx context.Context, env *Envelope, msg io.Read
 	for i, r := range env.To {
 		rcpts[i] = r.Addr.String()
 	}
-	res, err := p.pool.Send(ctx, env.From.String(), rcpts, msg)
+	var opts *smtp.MailOptions
+	if env.Auth != "" {
+		opts = &smtp.MailOptions{Auth: &env.Auth} // RFC 4954 section 5: AUTH=
+	}
+	res, err := p.pool.Send(ctx, env.From.String(), opts, rcpts, msg)
 	if err != nil {
 		return "", fromSMTP(err)
 	}
@@ -45,7 +49,9 @@ func (p *ProcessInjector) Inject(ctx context.Context, env *Envelope, msg io.Read
 	if res[0].Err != nil {
 		return "", fromSMTP(res[0].Err)
 	}
-	return "", nil
+	// "<rcpt> queued as ID"
+	_, id, _ := strings.Cut(res[0].Text, "queued as ")
+	return id, nil
 }
 
 // fromSMTP turns an LMTP reply into a queue Error; anything that is not a

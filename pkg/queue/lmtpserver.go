@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 
+	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 
 	"mailsrv/pkg/address"
@@ -25,14 +26,15 @@ type lmtpSession struct {
 	maxSize int64
 	proto   string
 	env     Envelope
+	raw     []string // the RCPT arguments as sent: go-smtp keys replies by them
 }
 
-func (s *lmtpSession) Reset() { s.env = Envelope{} }
+func (s *lmtpSession) Reset() { s.env, s.raw = Envelope{}, nil }
 
 func (s *lmtpSession) Logout() error { return nil }
 
 func (s *lmtpSession) Mail(from string, opts *smtp.MailOptions) error {
-	s.env = Envelope{Proto: s.proto}
+	s.env, s.raw = Envelope{Proto: s.proto}, nil
 	if from != "" {
 		a, err := address.Parse(from)
 		if err != nil {
@@ -52,6 +54,7 @@ func (s *lmtpSession) Rcpt(to string, opts *smtp.RcptOptions) error {
 		return &smtp.SMTPError{Code: 553, EnhancedCode: smtp.EnhancedCode{5, 1, 3}, Message: "bad recipient address"}
 	}
 	s.env.To = append(s.env.To, Recipient{Addr: a})
+	s.raw = append(s.raw, to)
 	return nil
 }
 
@@ -69,8 +72,12 @@ func (s *lmtpSession) LMTPData(r io.Reader, status smtp.StatusCollector) error {
 	} else {
 		slog.Info("queued", "id", id, "from", s.env.From.String(), "rcpts", len(s.env.To), "auth", s.env.Auth)
 	}
-	for _, rc := range s.env.To {
-		status.SetStatus(rc.Addr.String(), reply)
+	if reply == nil {
+		// A 250 carrying the id, which smtpd shows its client.
+		reply = &smtp.SMTPError{Code: 250, EnhancedCode: smtp.EnhancedCode{2, 0, 0}, Message: "queued as " + id}
+	}
+	for _, to := range s.raw {
+		status.SetStatus(to, reply)
 	}
 	return nil
 }
@@ -101,4 +108,15 @@ func toSMTP(err error) error {
 		ec = smtp.EnhancedCode{4, 3, 0}
 	}
 	return &smtp.SMTPError{Code: code, EnhancedCode: ec, Message: qe.Msg}
+}
+
+// AuthMechanisms makes the server advertise AUTH, the only way go-smtp's
+// client passes the AUTH= parameter of MAIL (RFC 4954 section 5), which
+// carries the user smtpd authenticated into the envelope. The client on
+// this pipe is smtpd itself; nobody ever logs in here.
+func (s *lmtpSession) AuthMechanisms() []string { return []string{"EXTERNAL"} }
+
+// Auth refuses every login.
+func (s *lmtpSession) Auth(string) (sasl.Server, error) {
+	return nil, &smtp.SMTPError{Code: 504, EnhancedCode: smtp.EnhancedCode{5, 5, 4}, Message: "no login here"}
 }

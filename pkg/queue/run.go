@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/emersion/go-smtp"
+
 	"mailsrv/pkg/config"
 	"mailsrv/pkg/lmtp"
 )
@@ -19,7 +21,7 @@ import (
 // Transport delivers one message to some recipients: lmtp.Pool, speaking
 // to `deliver --lmtp`, is the local one.
 type Transport interface {
-	Send(ctx context.Context, from string, rcpts []string, body io.Reader) ([]lmtp.Result, error)
+	Send(ctx context.Context, from string, opts *smtp.MailOptions, rcpts []string, body io.Reader) ([]lmtp.Result, error)
 }
 
 // DefaultRetry is the back-off schedule for temporary failures; the last

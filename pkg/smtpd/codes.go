@@ -1,6 +1,8 @@
 package smtpd
 
 import (
+	"fmt"
+
 	"github.com/emersion/go-smtp"
 )
 
@@ -46,3 +48,31 @@ var (
 	// No space left on the queue's disk (RFC 3463: 4.3.1 mail system full).
 	errQueueFull = reply(452, smtp.EnhancedCode{4, 3, 1}, "Mail system full, try again later")
 )
+
+// AUTH, RFC 4954 section 6, and submission, RFC 6409.
+var (
+	errAuthFailed   = reply(535, smtp.EnhancedCode{5, 7, 8}, "Authentication credentials invalid")
+	errAuthTemp     = reply(454, smtp.EnhancedCode{4, 7, 0}, "Temporary authentication failure, try again later")
+	errAuthSyntax   = reply(501, smtp.EnhancedCode{5, 5, 2}, "Malformed authentication exchange")
+	errAuthTooLong  = reply(500, smtp.EnhancedCode{5, 5, 6}, "Authentication exchange line is too long")
+	errAuthUnknown  = reply(504, smtp.EnhancedCode{5, 5, 4}, "Unrecognized authentication type")
+	errAuthNeedsTLS = reply(538, smtp.EnhancedCode{5, 7, 11}, "Encryption required for requested authentication mechanism")
+	// RFC 4954 section 4: AUTH is not allowed during a mail transaction.
+	errAuthInTransaction = reply(503, smtp.EnhancedCode{5, 5, 1}, "AUTH not allowed during a mail transaction")
+	// Submission: MAIL before AUTH (RFC 4954 section 6).
+	errAuthRequired = reply(530, smtp.EnhancedCode{5, 7, 0}, "Authentication required")
+	// Submission: an envelope sender the user may not use (RFC 6409
+	// section 6.1; RFC 3463 5.7.1, delivery not authorized).
+	errSenderNotOwned = reply(553, smtp.EnhancedCode{5, 7, 1}, "Sender address not owned by the authenticated user")
+	// Submission: a From header address the user may not use.
+	errFromNotOwned = reply(554, smtp.EnhancedCode{5, 7, 1}, "From header address not owned by the authenticated user")
+	// Submission: no From header, or one that cannot be read
+	// (RFC 5322 section 3.6 requires one).
+	errBadFrom = reply(554, smtp.EnhancedCode{5, 6, 0}, "Missing or malformed From header")
+)
+
+// replyCode formats a reply's codes for the log.
+func replyCode(e *smtp.SMTPError) string {
+	ec := e.EnhancedCode
+	return fmt.Sprintf("%d %d.%d.%d", e.Code, ec[0], ec[1], ec[2])
+}

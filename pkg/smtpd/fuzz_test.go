@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"mailsrv/pkg/config"
+	"mailsrv/pkg/tlsconf"
 )
 
 // FuzzSession feeds arbitrary client octets through a whole session over
@@ -24,6 +25,8 @@ func FuzzSession(f *testing.F) {
 		"HELO a\r\nMAIL FROM:<b@c.test> SIZE=99999999\r\nRCPT TO:<relay@else.test>\r\nRSET\r\nNOOP\r\n",
 		"EHLO a\r\nMAIL FROM:<jö@c.test> SMTPUTF8\r\nRCPT TO:<alice+tag@example.test>\r\nDATA\r\nReceived: x\r\n\r\n\r.\r\n",
 		"EHLO a\r\nBDAT 10 LAST\r\n0123456789MAIL FROM:<\r\nVRFY x\r\nSTARTTLS\r\nAUTH PLAIN\r\n",
+		"EHLO a\r\nSTARTTLS\r\nMAIL FROM:<e@v.test>\r\nRCPT TO:<alice@example.test>\r\n",
+		"EHLO a\r\nMAIL FROM:<b@c.test>\r\nRCPT TO:<alice@example.test>\r\nDATA\r\nSTARTTLS\r\n.\r\nSTARTTLS\r\n",
 	} {
 		f.Add([]byte(s))
 	}
@@ -33,12 +36,18 @@ func FuzzSession(f *testing.F) {
 	}
 	writeFuzzRoot(f, root)
 	cfg := config.Open(root)
+	// With a certificate, STARTTLS and the discard of what follows it
+	// (starttls.go) are on the fuzzed path too.
+	if _, err := tlsconf.SelfSigned(root, []string{"mx.example.test"}, time.Hour); err != nil {
+		f.Fatal(err)
+	}
+	tlsConfig := tlsconf.NewStore(root, "mx.example.test").Config()
 	f.Fuzz(func(t *testing.T, in []byte) {
 		var logBuf syncBuffer
 		log := slog.New(slog.NewTextHandler(&logBuf, nil))
 		srv, err := New(Options{
 			Config: cfg, Injector: &fakeInjector{}, Hostname: "mx.example.test",
-			MaxSize: 4096, MaxRecipients: 5, Timeout: 5 * time.Second, Log: log,
+			MaxSize: 4096, MaxRecipients: 5, Timeout: 5 * time.Second, Log: log, TLS: tlsConfig,
 		})
 		if err != nil {
 			t.Fatal(err)

@@ -42,6 +42,12 @@ func (s *Session) Data(r io.Reader) error {
 		s.logRejected(id, f.size, e, err)
 		return e
 	}
+	if s.authUser != "" {
+		if e := s.submitted(sp); e != nil {
+			s.logRejected(id, f.size, e, errors.New(e.Message))
+			return e
+		}
+	}
 	msg, err := sp.Reader()
 	if err != nil {
 		s.logRejected(id, f.size, errQueueTemp, err)
@@ -164,16 +170,34 @@ func (d *deadlineReader) Read(p []byte) (int, error) {
 	return d.r.Read(p)
 }
 
+// submitted checks the From header of a message from an authenticated
+// client.
+func (s *Session) submitted(sp *spool) *smtp.SMTPError {
+	msg, err := sp.Reader()
+	if err != nil {
+		s.log.Warn("reading spool", "err", err)
+		return errQueueTemp
+	}
+	return s.checkFrom(msg)
+}
+
 // received returns the trace header this server adds (RFC 5321 section
 // 4.4), with LF line endings like the rest of the stored message. No
 // reverse DNS lookup is made: the client is named by its HELO and its IP.
+// Submitted mail (RFC 6409) leaves out the "from" part unless ReceivedIP
+// is set, so that the header does not tell the world where the user was
+// (the user's address is not in it either).
 func (s *Session) received(id string, now time.Time) string {
 	var b strings.Builder
-	b.WriteString("Received: from " + headerSafe(s.conn.Hostname()))
-	if s.cc.ip != "" {
-		b.WriteString(" (" + addressLiteral(s.cc.ip) + ")")
+	b.WriteString("Received: ")
+	if !s.srv.opts.Submission || s.srv.opts.ReceivedIP {
+		b.WriteString("from " + headerSafe(s.conn.Hostname()))
+		if s.cc.ip != "" {
+			b.WriteString(" (" + addressLiteral(s.cc.ip) + ")")
+		}
+		b.WriteString("\n\t")
 	}
-	b.WriteString("\n\tby " + headerSafe(s.srv.opts.Hostname) + " (mailsrv) with " + s.proto() + " id " + id)
+	b.WriteString("by " + headerSafe(s.srv.opts.Hostname) + " (mailsrv) with " + s.proto() + " id " + id)
 	if len(s.rcpts) == 1 {
 		b.WriteString("\n\tfor <" + headerSafe(s.rcpts[0].Addr.String()) + ">")
 	}

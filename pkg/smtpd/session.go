@@ -1,6 +1,7 @@
 package smtpd
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -11,7 +12,9 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"mailsrv/pkg/address"
+	"mailsrv/pkg/config"
 	"mailsrv/pkg/queue"
+	"mailsrv/pkg/sasl"
 )
 
 // Session is one client connection, from EHLO/HELO to QUIT; go-smtp calls
@@ -23,16 +26,23 @@ type Session struct {
 	cc   *clientConn  // our side: connection id, client IP, counters
 	log  *slog.Logger // carries the connection id
 
-	// authUser is the authenticated user, "" until AUTH succeeds. Only an
-	// authenticated client may relay (send to other domains). AUTH itself
-	// comes with submission; nothing sets it yet.
+	// authUser is the authenticated user's address, "" until AUTH
+	// succeeds; user is that user's line of etc/users. Only an
+	// authenticated client may relay (send to other domains).
 	authUser string
+	user     config.User
+	sasl     *sasl.Server   // nil when AUTH is not offered
+	mech     sasl.Mechanism // the AUTH exchange in progress, if any
+	// ctx ends when the connection does, cutting a throttle delay short.
+	ctx    context.Context
+	cancel context.CancelFunc
 
 	// The transaction in progress.
-	from  address.Address   // reverse-path; zero value is <>
-	utf8  bool              // MAIL ... SMTPUTF8
-	rcpts []queue.Recipient // accepted recipients, without duplicates
-	seen  map[string]bool   // keys of rcpts
+	inTransaction bool              // MAIL was accepted
+	from          address.Address   // reverse-path; zero value is <>
+	utf8          bool              // MAIL ... SMTPUTF8
+	rcpts         []queue.Recipient // accepted recipients, without duplicates
+	seen          map[string]bool   // keys of rcpts
 
 	badRcpts int // recipients refused on this connection
 }
@@ -47,24 +57,49 @@ func newSession(srv *Server, c *smtp.Conn) *Session {
 		cc = &clientConn{Conn: c.Conn(), id: newID(), ip: remoteIP(c.Conn().RemoteAddr()), start: time.Now()}
 		cc.log = srv.opts.Log.With("conn", cc.id)
 	}
-	return &Session{srv: srv, conn: c, cc: cc, log: cc.log}
+	s := &Session{srv: srv, conn: c, cc: cc, log: cc.log}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	if cc.closed != nil {
+		go func() {
+			select {
+			case <-cc.closed:
+				s.cancel()
+			case <-s.ctx.Done():
+			}
+		}()
+	}
+	s.sasl = s.newSASL()
+	return s
 }
 
 // Mail starts a transaction (RFC 5321 section 4.1.1.2). go-smtp has
-// already checked SIZE= against the limit (552 5.3.4).
+// already checked SIZE= against the limit (552 5.3.4). A submission
+// server wants AUTH first and a sender the user owns (submission.go).
 func (s *Session) Mail(from string, opts *smtp.MailOptions) error {
 	s.Reset()
+	if s.srv.opts.Submission && s.authUser == "" {
+		s.log.Info("mail refused", "reason", "not authenticated", "client", s.cc.ip)
+		return errAuthRequired
+	}
+	var a address.Address
 	if from != "" {
-		a, err := address.Parse(from)
-		if err != nil {
+		var err error
+		if a, err = address.Parse(from); err != nil {
 			return errBadSender
 		}
 		if !opts.UTF8 && !isASCII(from) {
 			return errNeedUTF8
 		}
-		s.from = a
 	}
+	// An authenticated client sends as its user, on any port.
+	if s.authUser != "" && from != "" {
+		if e := s.checkSender(a, errSenderNotOwned); e != nil {
+			return e
+		}
+	}
+	s.from = a
 	s.utf8 = opts.UTF8
+	s.inTransaction = true
 	return nil
 }
 
@@ -139,6 +174,7 @@ func (s *Session) rcpt(to string) *smtp.SMTPError {
 
 // Reset clears the transaction (RSET, a new EHLO, the end of a message).
 func (s *Session) Reset() {
+	s.inTransaction = false
 	s.from = address.Address{}
 	s.utf8 = false
 	s.rcpts = nil
@@ -148,6 +184,8 @@ func (s *Session) Reset() {
 // Logout is called once when the connection ends.
 func (s *Session) Logout() error {
 	s.Reset()
+	s.cancelAuth()
+	s.cancel()
 	return nil
 }
 

@@ -7,17 +7,25 @@
 //
 // Extensions offered: PIPELINING (RFC 2920), 8BITMIME (RFC 6152),
 // SMTPUTF8 (RFC 6531), SIZE (RFC 1870), ENHANCEDSTATUSCODES (RFC 2034,
-// RFC 3463), CHUNKING (RFC 3030).
+// RFC 3463), CHUNKING (RFC 3030), STARTTLS (RFC 3207) when a certificate
+// is configured, AUTH (RFC 4954) when an Authenticator is.
+//
+// An authenticated client may relay, and must send as its user: the
+// envelope sender and the From header are checked (submission.go). With
+// Options.Submission the server is a message submission agent (RFC 6409)
+// and wants AUTH before MAIL.
 //
 // A Server serves connections from a listener (one goroutine each) or a
 // single connection, such as the one on stdin/stdout under tcpserver or
-// inetd (see StdioConn).
+// inetd (see StdioConn), in clear text with STARTTLS or in implicit TLS
+// (RFC 8314, port 465).
 package smtpd
 
 import (
 	"bufio"
 	"bytes"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/base32"
 	"errors"
 	"fmt"
@@ -30,6 +38,7 @@ import (
 
 	"github.com/emersion/go-smtp"
 
+	"mailsrv/pkg/auth"
 	"mailsrv/pkg/config"
 	"mailsrv/pkg/queue"
 )
@@ -63,11 +72,33 @@ type Options struct {
 	InjectTimeout time.Duration // how long the queue may take for one message
 	SpoolDir      string        // for messages too big to hold in memory; "" is $TMPDIR
 	Log           *slog.Logger  // nil: slog.Default()
+
+	// TLS, when set, offers STARTTLS (RFC 3207) on clear-text connections;
+	// with ImplicitTLS every connection starts with a TLS handshake
+	// instead (RFC 8314 section 3.3, port 465).
+	TLS         *tls.Config
+	ImplicitTLS bool
+	// Auth, when set, offers AUTH (RFC 4954). PLAIN and LOGIN only over
+	// TLS, from loopback, or with AllowInsecureAuth (see pkg/sasl).
+	Auth              *auth.Authenticator
+	AllowInsecureAuth bool
+	// Submission makes this a submission server (RFC 6409): AUTH is
+	// required before MAIL, and Received leaves the client out.
+	Submission bool
+	// ReceivedIP keeps the client's name and address in the Received
+	// header of submitted mail; by default they are left out.
+	ReceivedIP bool
 }
 
 func (o *Options) setDefaults() error {
 	if o.Config == nil || o.Injector == nil {
 		return errors.New("smtpd: Options need a Config and an Injector")
+	}
+	if o.ImplicitTLS && o.TLS == nil {
+		return errors.New("smtpd: implicit TLS needs a TLS configuration (a certificate)")
+	}
+	if o.Submission && o.Auth == nil {
+		return errors.New("smtpd: submission needs an Authenticator")
 	}
 	// A wrong root would read as a host with no local domains, turning all
 	// mail away for good: refuse to start instead.
@@ -136,6 +167,12 @@ func New(opts Options) (*Server, error) {
 	ss.WriteTimeout = opts.Timeout
 	ss.EnableSMTPUTF8 = true
 	ss.ErrorLog = errorLog{opts.Log}
+	if !opts.ImplicitTLS {
+		ss.TLSConfig = opts.TLS // STARTTLS is offered when set
+	}
+	// go-smtp would offer AUTH only over TLS; pkg/sasl decides instead
+	// (Session.AuthMechanisms), which also allows loopback clients.
+	ss.AllowInsecureAuth = true
 	s.smtp = ss
 	return s, nil
 }
@@ -143,7 +180,12 @@ func New(opts Options) (*Server, error) {
 // Serve accepts connections on l, each in its own goroutine, until l is
 // closed or Close is called.
 func (s *Server) Serve(l net.Listener) error {
-	tl := &trackingListener{Listener: l, srv: s, slots: make(chan struct{}, s.opts.MaxConns)}
+	var tl net.Listener = &trackingListener{Listener: l, srv: s, slots: make(chan struct{}, s.opts.MaxConns)}
+	if s.opts.ImplicitTLS {
+		// go-smtp makes the handshake, under the timeouts, before the
+		// greeting.
+		tl = tls.NewListener(tl, s.opts.TLS)
+	}
 	err := s.smtp.Serve(tl)
 	if errors.Is(err, net.ErrClosed) {
 		return nil
@@ -200,7 +242,9 @@ func (l *trackingListener) Accept() (net.Conn, error) {
 			continue
 		}
 		cc := &clientConn{Conn: c, id: newID(), ip: remoteIP(c.RemoteAddr()), start: time.Now(),
-			release: func() { <-l.slots }}
+			release: func() { <-l.slots }, closed: make(chan struct{})}
+		// Lines matter only until TLS starts (see Read and Write).
+		cc.tls = l.srv.opts.ImplicitTLS
 		cc.br = bufio.NewReaderSize(c, lineReadBuf)
 		cc.log = l.srv.opts.Log.With("conn", cc.id)
 		cc.log.Info("connect", "client", cc.ip)
@@ -228,8 +272,14 @@ type clientConn struct {
 	msgs  atomic.Int64 // messages accepted
 	once  sync.Once
 	br    *bufio.Reader // see Read
+	// tls is set once the bytes read are TLS records (implicit TLS, or
+	// after STARTTLS): Read stops splitting them into lines.
+	tls bool
 	// release frees the connection's slot; nil when there is none
 	release func()
+	// closed is closed with the connection; it ends a throttle delay
+	// when the server shuts down. nil when not made by Accept.
+	closed chan struct{}
 }
 
 // lineReadBuf is the read buffer of a clientConn.
@@ -243,6 +293,9 @@ const lineReadBuf = 4096
 func (c *clientConn) Read(p []byte) (int, error) {
 	if c.br == nil {
 		return c.Conn.Read(p)
+	}
+	if c.tls {
+		return c.br.Read(p)
 	}
 	if c.br.Buffered() == 0 {
 		if _, err := c.br.Peek(1); err != nil {
@@ -264,6 +317,9 @@ func (c *clientConn) Read(p []byte) (int, error) {
 func (c *clientConn) Close() error {
 	err := c.Conn.Close()
 	c.once.Do(func() {
+		if c.closed != nil {
+			close(c.closed)
+		}
 		c.log.Info("disconnect", "client", c.ip, "messages", c.msgs.Load(),
 			"duration", time.Since(c.start).Round(time.Millisecond))
 		if c.release != nil {

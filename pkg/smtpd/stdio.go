@@ -6,6 +6,7 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -19,8 +20,9 @@ type StdioConn struct {
 	Local   net.Addr
 	Remote  net.Addr
 
-	once sync.Once
-	err  error
+	once   sync.Once
+	err    error
+	closed atomic.Bool // Close was called
 }
 
 // NewStdioConn returns the connection on fd 0/1, its addresses taken from
@@ -99,6 +101,7 @@ func netError(err error) error {
 // Close closes both files once; later calls return the first result.
 func (c *StdioConn) Close() error {
 	c.once.Do(func() {
+		c.closed.Store(true)
 		errIn := c.In.Close()
 		errOut := c.Out.Close()
 		c.err = errors.Join(errIn, errOut)
@@ -112,11 +115,19 @@ func (c *StdioConn) SetDeadline(t time.Time) error {
 	return errors.Join(c.SetReadDeadline(t), c.SetWriteDeadline(t))
 }
 
+// A closed file's deadline error is not os.ErrClosed; go-smtp, which sets
+// a deadline before each read, needs net.ErrClosed to end quietly.
 func (c *StdioConn) SetReadDeadline(t time.Time) error {
+	if c.closed.Load() {
+		return net.ErrClosed
+	}
 	return noDeadlineOK(c.In.SetReadDeadline(t))
 }
 
 func (c *StdioConn) SetWriteDeadline(t time.Time) error {
+	if c.closed.Load() {
+		return net.ErrClosed
+	}
 	return noDeadlineOK(c.Out.SetWriteDeadline(t))
 }
 
