@@ -120,23 +120,17 @@ func run(c *cli.Context) error {
 	return nil
 }
 
-// loadTLS reads the certificates of ROOT/etc/tls. With them, STLS is
-// offered (and --tls possible); without them, --tls is an error and plain
-// connections offer no STLS.
+// loadTLS loads the certificates of ROOT/etc/tls (tlsconf.ForDaemon).
 func loadTLS(cfg *config.Config, implicit bool, log *slog.Logger) (*tls.Config, error) {
 	host, err := cfg.Hostname()
 	if err != nil {
 		return nil, err
 	}
-	store := tlsconf.NewStore(cfg.Root, host)
-	if err := store.Load(); err != nil {
-		if implicit {
-			return nil, fmt.Errorf("--tls: %w", err)
-		}
-		log.Debug("no TLS certificate: STLS not offered", "err", err)
-		return nil, nil
+	tc, err := tlsconf.ForDaemon(cfg.Root, host, implicit)
+	if err == nil && tc == nil {
+		log.Debug("no TLS certificate: STLS not offered")
 	}
-	return store.Config(), nil
+	return tc, err
 }
 
 func logWriter(path string) (io.Writer, error) {

@@ -92,7 +92,7 @@ func run(c *cli.Context) error {
 		return fail(exitTemp, err.Error())
 	}
 	cfg := config.Open(root)
-	tlsConfig, err := loadTLS(cfg, c.String("hostname"), c.Bool("tls"), log)
+	tlsConfig, err := daemonTLS(cfg, c.String("hostname"), c.Bool("tls"), log)
 	if err != nil {
 		return fail(exitTemp, err.Error())
 	}
@@ -137,28 +137,6 @@ func run(c *cli.Context) error {
 		return fail(exitTemp, err.Error())
 	}
 	return nil
-}
-
-// loadTLS reads the certificates of ROOT/etc/tls. With one, STARTTLS is
-// offered (and --tls possible); without, --tls is an error and STARTTLS is
-// not offered.
-func loadTLS(cfg *config.Config, hostname string, implicit bool, log *slog.Logger) (*tls.Config, error) {
-	if hostname == "" {
-		h, err := cfg.Hostname()
-		if err != nil {
-			return nil, err
-		}
-		hostname = h
-	}
-	store := tlsconf.NewStore(cfg.Root, hostname)
-	if err := store.Load(); err != nil {
-		if implicit {
-			return nil, fmt.Errorf("--tls: %w", err)
-		}
-		log.Info("no TLS certificate: STARTTLS not offered", "err", err)
-		return nil, nil
-	}
-	return store.Config(), nil
 }
 
 // injector picks where messages go: the filter named by MAILSRV_QUEUE, run
@@ -206,4 +184,20 @@ func listen(srv *smtpd.Server, addr string, log *slog.Logger) error {
 		return fail(exitTemp, err.Error())
 	}
 	return nil
+}
+
+// daemonTLS loads the certificates of ROOT/etc/tls (tlsconf.ForDaemon).
+func daemonTLS(cfg *config.Config, hostname string, implicit bool, log *slog.Logger) (*tls.Config, error) {
+	if hostname == "" {
+		h, err := cfg.Hostname()
+		if err != nil {
+			return nil, err
+		}
+		hostname = h
+	}
+	tc, err := tlsconf.ForDaemon(cfg.Root, hostname, implicit)
+	if err == nil && tc == nil {
+		log.Info("no TLS certificate: STARTTLS not offered")
+	}
+	return tc, err
 }
