@@ -13,6 +13,12 @@ import (
 // and check that every accepted message reached the Maildir: duplicates
 // are allowed, losses are not.
 func TestQueueSurvivesSIGKILL(t *testing.T) {
+	for _, mode := range []string{"direct", "process"} {
+		t.Run(mode, func(t *testing.T) { survivesSIGKILL(t, mode) })
+	}
+}
+
+func survivesSIGKILL(t *testing.T, mode string) {
 	r := newRoot(t)
 	const n = 300
 	var wg sync.WaitGroup
@@ -33,7 +39,7 @@ func TestQueueSurvivesSIGKILL(t *testing.T) {
 			wg.Wait() // a third is queued before the scheduler starts
 		}
 	}
-	q := r.startQueue("--concurrency", "4")
+	q := r.startQueue("--concurrency", "4", "--deliver-mode", mode)
 	// Kill it once deliveries are under way but not finished.
 	waitFor(t, 30*time.Second, "some deliveries", func() bool { return len(messages(t, r.mailbox("demo"))) >= n/10 })
 	q.Kill()
@@ -44,7 +50,7 @@ func TestQueueSurvivesSIGKILL(t *testing.T) {
 	}
 	delivered := len(messages(t, r.mailbox("demo")))
 	t.Logf("%d of %d delivered before SIGKILL", delivered, n)
-	r.startQueue("--concurrency", "4")
+	r.startQueue("--concurrency", "4", "--deliver-mode", mode)
 	waitFor(t, 60*time.Second, "empty queue", func() bool { return queueEmpty(t, r) })
 	seen := map[string]int{}
 	re := regexp.MustCompile(`Message-ID: <(m\d+)@test>`)

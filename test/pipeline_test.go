@@ -44,11 +44,19 @@ if errors:
 `
 
 // 1,000 messages from 50 parallel SMTP sessions all arrive, each exactly
-// once.
+// once: with smtpd writing the queue and queue run delivering itself (a
+// single-user installation), and through the queue inject and deliver
+// children (the privilege-separated one).
 func TestConcurrentSessions(t *testing.T) {
+	for _, mode := range []string{"direct", "process"} {
+		t.Run(mode, func(t *testing.T) { concurrentSessions(t, mode) })
+	}
+}
+
+func concurrentSessions(t *testing.T, mode string) {
 	r := newRoot(t)
-	r.startQueue()
-	_, addr := r.startSMTPD()
+	r.startQueue("--deliver-mode", mode)
+	_, addr := r.startSMTPD("--inject", mode)
 	out, err := python(t, sendScript, addr, "50", "20")
 	if err != nil {
 		t.Fatalf("smtplib: %v\n%s", err, out)

@@ -32,7 +32,7 @@ func main() {
 			&cli.StringFlag{Name: "a", Usage: "with -m: the address for the Delivered-To header and loop check"},
 			&cli.StringFlag{Name: "f", EnvVars: []string{"SENDER"}, Usage: "envelope sender, for Return-Path"},
 			&cli.BoolFlag{Name: "lmtp", Usage: "serve LMTP on stdin/stdout (the worker mode of queue run)"},
-			&cli.Int64Flag{Name: "max-size", Value: 64 << 20, Usage: "refuse messages larger than this many bytes"},
+			&cli.Int64Flag{Name: "max-size", Value: deliver.DefaultMaxSize, Usage: "refuse messages larger than this many bytes"},
 		},
 		Action: run,
 	}

@@ -18,6 +18,7 @@ import (
 
 	"mailsrv/pkg/address"
 	"mailsrv/pkg/config"
+	"mailsrv/pkg/deliver"
 	"mailsrv/pkg/lmtp"
 	"mailsrv/pkg/progs"
 	"mailsrv/pkg/queue"
@@ -133,6 +134,7 @@ var runCmd = &cli.Command{
 		&cli.StringFlag{Name: "retry", Usage: "back-off schedule, comma-separated durations (default 1m,5m,15m,30m,1h,2h,4h)"},
 		&cli.DurationFlag{Name: "lifetime", Value: 5 * 24 * time.Hour, Usage: "bounce what is still undelivered after this long"},
 		&cli.StringFlag{Name: "deliver", Usage: "the deliver program (default: beside this one)"},
+		&cli.StringFlag{Name: "deliver-mode", Value: "auto", Usage: "local delivery `MODE`: direct (in this process), process (deliver --lmtp children), or auto (direct when this process owns ROOT/mail)"},
 	},
 	Action: func(c *cli.Context) error {
 		root := c.String("root")
@@ -144,15 +146,15 @@ var runCmd = &cli.Command{
 		if err != nil {
 			return cli.Exit("queue run: --retry: "+err.Error(), exitUsage)
 		}
-		prog := c.String("deliver")
-		if prog == "" {
-			prog = progs.Path("deliver")
+		cfg := config.Open(root)
+		local, closeLocal, err := localTransport(c, cfg)
+		if err != nil {
+			return err
 		}
-		pool := &lmtp.Pool{Argv: []string{prog, "--root", root, "--lmtp"}, Max: c.Int("concurrency"), Name: "queue"}
-		defer pool.Close()
+		defer closeLocal()
 		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 		defer stop()
-		s := &queue.Scheduler{Q: q, Cfg: config.Open(root), Local: pool,
+		s := &queue.Scheduler{Q: q, Cfg: cfg, Local: local,
 			Concurrency: c.Int("concurrency"), Retry: retry, Lifetime: c.Duration("lifetime")}
 		slog.Info("queue run starting", "root", root, "concurrency", s.Concurrency)
 		if err := s.Run(ctx); err != nil {
@@ -161,6 +163,33 @@ var runCmd = &cli.Command{
 		slog.Info("queue run stopped")
 		return nil
 	},
+}
+
+// localTransport picks how local deliveries are made: in this process when
+// it owns the mailboxes (no privilege to separate), else through long-lived
+// `deliver --lmtp` workers, which run as the mailbox owner.
+func localTransport(c *cli.Context, cfg *config.Config) (queue.Transport, func(), error) {
+	mode := c.String("deliver-mode")
+	switch mode {
+	case "auto", "direct", "process":
+	default:
+		return nil, nil, cli.Exit("queue run: --deliver-mode: want auto, direct or process", exitUsage)
+	}
+	if mode == "auto" {
+		if own, err := deliver.OwnsMailboxes(cfg.MailDir()); err == nil && own {
+			mode = "direct"
+		}
+	}
+	if mode == "direct" {
+		slog.Info("delivering in-process")
+		return deliver.Transport{D: &deliver.Deliverer{Cfg: cfg}, MaxSize: deliver.DefaultMaxSize}, func() {}, nil
+	}
+	prog := c.String("deliver")
+	if prog == "" {
+		prog = progs.Path("deliver")
+	}
+	pool := &lmtp.Pool{Argv: []string{prog, "--root", cfg.Root, "--lmtp"}, Max: c.Int("concurrency"), Name: "queue"}
+	return pool, pool.Close, nil
 }
 
 func parseRetry(s string) ([]time.Duration, error) {

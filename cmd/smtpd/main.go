@@ -52,6 +52,7 @@ func main() {
 			&cli.IntFlag{Name: "max-conns", Value: smtpd.DefaultMaxConns, Usage: "with --listen, at most `N` connections at once"},
 			&cli.DurationFlag{Name: "timeout", Value: smtpd.DefaultTimeout, Usage: "idle `TIME` allowed to a client (5m, 30s)"},
 			&cli.StringFlag{Name: "queue", Usage: "`PATH` of the queue program (default: $MAILSRV_LIBEXEC/queue, else beside smtpd, else on PATH)"},
+			&cli.StringFlag{Name: "inject", Value: "auto", Usage: "how messages reach the queue: `MODE` direct (written by smtpd), process (queue inject --lmtp children), or auto (direct when smtpd may write the queue)"},
 			&cli.IntFlag{Name: "injectors", Value: 4, Usage: "at most `N` queue inject --lmtp processes at once"},
 			&cli.StringFlag{Name: "log", Usage: "append logs to `FILE` instead of stderr (for inetd)"},
 			&cli.BoolFlag{Name: "tls", Usage: "implicit TLS (port 465): a TLS handshake before the greeting; needs a certificate in ROOT/etc/tls"},
@@ -86,6 +87,11 @@ func run(c *cli.Context) error {
 	log := slog.New(slog.NewTextHandler(logw, nil)).With("prog", "smtpd")
 	slog.SetDefault(log)
 
+	switch c.String("inject") {
+	case "auto", "direct", "process":
+	default:
+		return fail(exitUsage, "--inject: want auto, direct or process")
+	}
 	root := c.String("root")
 	// Children (the queue, a filter) find the root the same way.
 	if err := os.Setenv(config.EnvRoot, root); err != nil {
@@ -145,11 +151,18 @@ func injector(c *cli.Context, root string) (queue.Injector, func()) {
 	if filter := os.Getenv(envQueue); filter != "" {
 		return queue.ExecInjector{Argv: []string{filter}}, func() {}
 	}
-	q := c.String("queue")
-	if q == "" {
-		q = progs.Path("queue")
+	mode := c.String("inject")
+	if mode != "process" {
+		q, err := queue.Open(config.Open(root).QueueDir())
+		if err == nil && (mode == "direct" || q.Writable()) {
+			return q, func() {}
+		}
 	}
-	p := queue.NewProcessInjector([]string{q, "--root", root, "inject", "--lmtp"}, c.Int("injectors"))
+	prog := c.String("queue")
+	if prog == "" {
+		prog = progs.Path("queue")
+	}
+	p := queue.NewProcessInjector([]string{prog, "--root", root, "inject", "--lmtp"}, c.Int("injectors"))
 	return p, p.Close
 }
 

@@ -22,6 +22,10 @@ import (
 	"mailsrv/pkg/queue"
 )
 
+// DefaultMaxSize is the largest message deliver takes unless told
+// otherwise.
+const DefaultMaxSize = 64 << 20
+
 // MaxHops is the most Received headers a message may carry (RFC 5321
 // section 6.3 asks for a limit; 100 is the common one).
 const MaxHops = 100

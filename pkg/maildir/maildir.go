@@ -7,6 +7,7 @@
 package maildir
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -166,15 +167,21 @@ type countWriter struct {
 }
 
 func (c *countWriter) Write(p []byte) (int, error) {
-	for i, b := range p {
-		if b == '\n' && !(i == 0 && c.lastCR || i > 0 && p[i-1] == '\r') {
-			c.bareLF++
-		}
-	}
 	if len(p) > 0 {
+		lf := int64(bytes.Count(p, lfByte))
+		crlf := int64(bytes.Count(p, crlfBytes))
+		if c.lastCR && p[0] == '\n' {
+			crlf++ // a CRLF split across two writes
+		}
+		c.bareLF += lf - crlf
 		c.lastCR = p[len(p)-1] == '\r'
 	}
 	n, err := c.w.Write(p)
 	c.n += int64(n)
 	return n, err
 }
+
+var (
+	lfByte    = []byte{'\n'}
+	crlfBytes = []byte("\r\n")
+)

@@ -72,3 +72,22 @@ func TestUniqueNames(t *testing.T) {
 		seen[n] = true
 	}
 }
+
+func TestCountWriterSplitCRLF(t *testing.T) {
+	for _, chunks := range [][]string{
+		{"a\r", "\nb\n"}, {"a\r\n", "b\n"}, {"\r", "\n", "\n"}, {"x\n\r", "\r\n"},
+	} {
+		var cw countWriter
+		cw.w = &strings.Builder{}
+		joined := strings.Join(chunks, "")
+		for _, c := range chunks {
+			if _, err := cw.Write([]byte(c)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		want := int64(strings.Count(joined, "\n") - strings.Count(joined, "\r\n"))
+		if cw.bareLF != want || cw.n != int64(len(joined)) {
+			t.Errorf("%q: bareLF %d n %d, want %d %d", chunks, cw.bareLF, cw.n, want, len(joined))
+		}
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"syscall"
 )
 
 // Error is a refusal by the queue or by a filter in front of it. Temporary
@@ -46,4 +47,15 @@ func IsTemporary(err error) bool {
 // id only once the message is durably queued.
 type Injector interface {
 	Inject(ctx context.Context, env *Envelope, msg io.Reader) (id string, err error)
+}
+
+// Writable reports whether this process may write the queue itself. When
+// it may, it already holds the queue's rights: handing each message to a
+// `queue inject` child would add a process hop without separating any
+// privilege, so smtpd and queue run then inject in-process. In a
+// privilege-separated installation the network daemon cannot write the
+// queue, and this is false.
+func (q *Queue) Writable() bool {
+	const w = 2 // W_OK
+	return syscall.Access(q.path(DirTmp, ""), w) == nil && syscall.Access(q.path(DirIncoming, ""), w) == nil
 }
