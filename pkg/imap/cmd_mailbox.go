@@ -1,0 +1,309 @@
+package imap
+
+import (
+	"errors"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"mailsrv/pkg/imap/wire"
+	"mailsrv/pkg/mailstore"
+)
+
+// Commands of the authenticated state that name a folder (RFC 3501
+// section 6.3).
+func init() {
+	commands["SELECT"] = handler{cmdSelect, authed}
+	commands["EXAMINE"] = handler{cmdSelect, authed}
+	commands["CREATE"] = handler{cmdCreate, authed}
+	commands["DELETE"] = handler{cmdDelete, authed}
+	commands["RENAME"] = handler{cmdRename, authed}
+	commands["SUBSCRIBE"] = handler{cmdSubscribe, authed}
+	commands["UNSUBSCRIBE"] = handler{cmdSubscribe, authed}
+	commands["STATUS"] = handler{cmdStatus, authed}
+	commands["APPEND"] = handler{cmdAppend, authed}
+}
+
+// mailboxArg reads SP mailbox (RFC 3501 section 9, mailbox).
+func mailboxArg(p *wire.Parser) (string, error) {
+	if err := p.SP(); err != nil {
+		return "", err
+	}
+	return p.AString()
+}
+
+// storeError turns a mailstore error into the response a client can act
+// on (RFC 5530 response codes).
+func storeError(err error) error {
+	switch {
+	case errors.Is(err, mailstore.ErrNoFolder):
+		return no("NONEXISTENT", "no such mailbox")
+	case errors.Is(err, mailstore.ErrExists):
+		return no("ALREADYEXISTS", "mailbox already exists")
+	case errors.Is(err, mailstore.ErrBadName):
+		return no("CANNOT", `invalid mailbox name (parts separated by "/", no ".", 7-bit)`)
+	case errors.Is(err, mailstore.ErrInbox):
+		return no("CANNOT", "not possible for INBOX")
+	}
+	return err
+}
+
+// RFC 3501 sections 6.3.1 and 6.3.2.
+func cmdSelect(s *session, c *command) error {
+	name, err := mailboxArg(c.p)
+	if err == nil {
+		err = c.p.End()
+	}
+	if err != nil {
+		return err
+	}
+	s.sel, s.state = nil, stateAuth
+	f, err := s.store.Folder(name)
+	if err != nil {
+		return storeError(err)
+	}
+	readOnly := c.name == "EXAMINE"
+	snap, recent, err := f.Sync(!readOnly)
+	if err != nil {
+		return err
+	}
+	sel := &selected{folder: f, readOnly: readOnly, recent: map[uint32]bool{},
+		validity: snap.Validity, next: snap.Next, gen: snap.Gen}
+	sel.markRecent(snap, recent)
+	firstUnseen := 0
+	sel.msgs = make([]view, 0, len(snap.Msgs))
+	for i, m := range snap.Msgs {
+		sel.msgs = append(sel.msgs, view{Message: m})
+		if firstUnseen == 0 && !m.Flags.Has('S') {
+			firstUnseen = i + 1
+		}
+	}
+	flags, perm, err := folderFlags(f)
+	if err != nil {
+		return err
+	}
+	if readOnly {
+		perm = "()"
+	}
+	s.w.Raw("* FLAGS " + flags + "\r\n")
+	s.w.Raw("* " + strconv.Itoa(len(sel.msgs)) + " EXISTS\r\n")
+	s.w.Raw("* " + strconv.Itoa(len(sel.recent)) + " RECENT\r\n")
+	if firstUnseen > 0 {
+		s.w.Raw("* OK [UNSEEN " + strconv.Itoa(firstUnseen) + "] first unseen\r\n")
+	}
+	s.w.Raw("* OK [UIDVALIDITY " + u32(snap.Validity) + "] UIDs valid\r\n")
+	s.w.Raw("* OK [UIDNEXT " + u32(snap.Next) + "] predicted next UID\r\n")
+	s.w.Raw("* OK [PERMANENTFLAGS " + perm + "] limited\r\n")
+	s.sel, s.state = sel, stateSelected
+	if readOnly {
+		return ok("READ-ONLY", "EXAMINE completed")
+	}
+	return ok("READ-WRITE", "SELECT completed")
+}
+
+// folderFlags returns the FLAGS and PERMANENTFLAGS lists of a folder: the
+// system flags, its keywords, and \* since clients may make new keywords.
+func folderFlags(f *mailstore.Folder) (flags, perm string, err error) {
+	kw, err := f.Keywords()
+	all := append(slices.Clone(mailstore.SystemFlags), kw...)
+	flags = "(" + strings.Join(all, " ") + ")"
+	perm = "(" + strings.Join(append(all, `\*`), " ") + ")"
+	return flags, perm, err
+}
+
+func u32(n uint32) string { return strconv.FormatUint(uint64(n), 10) }
+
+// RFC 3501 section 6.3.3. A trailing "/" asks for a parent to be; in
+// Maildir++ the folder is simply made.
+func cmdCreate(s *session, c *command) error {
+	name, err := mailboxArg(c.p)
+	if err == nil {
+		err = c.p.End()
+	}
+	if err != nil {
+		return err
+	}
+	return storeError(s.store.Create(strings.TrimSuffix(name, mailstore.Delim)))
+}
+
+// RFC 3501 section 6.3.4.
+func cmdDelete(s *session, c *command) error {
+	name, err := mailboxArg(c.p)
+	if err == nil {
+		err = c.p.End()
+	}
+	if err != nil {
+		return err
+	}
+	if s.sel != nil && s.sel.folder.Name == name {
+		return no("INUSE", "mailbox is selected")
+	}
+	return storeError(s.store.Delete(name))
+}
+
+// RFC 3501 section 6.3.5.
+func cmdRename(s *session, c *command) error {
+	from, err := mailboxArg(c.p)
+	if err != nil {
+		return err
+	}
+	to, err := mailboxArg(c.p)
+	if err == nil {
+		err = c.p.End()
+	}
+	if err != nil {
+		return err
+	}
+	return storeError(s.store.Rename(from, to))
+}
+
+// RFC 3501 sections 6.3.6 and 6.3.7.
+func cmdSubscribe(s *session, c *command) error {
+	name, err := mailboxArg(c.p)
+	if err == nil {
+		err = c.p.End()
+	}
+	if err != nil {
+		return err
+	}
+	return storeError(s.store.Subscribe(name, c.name == "SUBSCRIBE"))
+}
+
+// RFC 3501 section 6.3.10, with SIZE (RFC 8438).
+func cmdStatus(s *session, c *command) error {
+	name, err := mailboxArg(c.p)
+	if err == nil {
+		err = c.p.SP()
+	}
+	if err != nil {
+		return err
+	}
+	items, err := statusItems(c.p)
+	if err == nil {
+		err = c.p.End()
+	}
+	if err != nil {
+		return err
+	}
+	return s.writeStatus(name, items)
+}
+
+// statusItems reads "(" status-att *(SP status-att) ")".
+func statusItems(p *wire.Parser) ([]string, error) {
+	var items []string
+	err := p.List(func() error {
+		a, err := p.Atom()
+		a = strings.ToUpper(a)
+		switch a {
+		case "MESSAGES", "RECENT", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "SIZE":
+		default:
+			return bad("unknown STATUS item " + a)
+		}
+		items = append(items, a)
+		return err
+	})
+	return items, err
+}
+
+// writeStatus writes the STATUS response of a folder.
+func (s *session) writeStatus(name string, items []string) error {
+	f, err := s.store.Folder(name)
+	if err != nil {
+		return storeError(err)
+	}
+	snap, unseen, recent, size, err := f.Counts()
+	if err != nil {
+		return err
+	}
+	vals := map[string]string{
+		"MESSAGES": strconv.Itoa(len(snap.Msgs)), "RECENT": strconv.Itoa(recent),
+		"UIDNEXT": u32(snap.Next), "UIDVALIDITY": u32(snap.Validity),
+		"UNSEEN": strconv.Itoa(unseen), "SIZE": strconv.FormatInt(size, 10),
+	}
+	s.w.Raw("* STATUS ").AString(f.Name).Raw(" (")
+	for i, it := range items {
+		if i > 0 {
+			s.w.SP()
+		}
+		s.w.Raw(it + " " + vals[it])
+	}
+	s.w.Raw(")\r\n")
+	return nil
+}
+
+// RFC 3501 section 6.3.11, answering with APPENDUID (RFC 4315).
+func cmdAppend(s *session, c *command) error {
+	name, err := mailboxArg(c.p)
+	if err == nil {
+		err = c.p.SP()
+	}
+	if err != nil {
+		return err
+	}
+	var list []string
+	if c.p.Peek() == '(' {
+		var err error
+		list, err = c.p.FlagList()
+		if err == nil {
+			err = c.p.SP()
+		}
+		if err != nil {
+			return err
+		}
+	}
+	var date time.Time
+	if c.p.Peek() == '"' {
+		d, err := c.p.String()
+		if err == nil {
+			err = c.p.SP()
+		}
+		if err != nil {
+			return err
+		}
+		if date, err = time.Parse("_2-Jan-2006 15:04:05 -0700", d); err != nil {
+			return bad("invalid date-time")
+		}
+	}
+	c.p.Accept('~') // literal8 (RFC 3516 section 4.4)
+	msg, size, err := c.p.StringReader()
+	if err == nil {
+		err = c.p.End()
+	}
+	if err != nil {
+		return err
+	}
+	f, err := s.store.Folder(name)
+	if errors.Is(err, mailstore.ErrNoFolder) {
+		return no("TRYCREATE", "no such mailbox")
+	}
+	if err != nil {
+		return storeError(err)
+	}
+	if err := s.checkQuota(size); err != nil {
+		return err
+	}
+	flags, err := f.Letters(list, true)
+	if err != nil {
+		return flagError(err)
+	}
+	if date.IsZero() {
+		date = time.Now()
+	}
+	uid, validity, err := f.AppendFrom(msg, flags, date)
+	if err != nil {
+		return err
+	}
+	return ok("APPENDUID "+u32(validity)+" "+u32(uid), "APPEND completed")
+}
+
+// flagError answers a flag that cannot be stored.
+func flagError(err error) error {
+	switch {
+	case errors.Is(err, mailstore.ErrBadFlag):
+		return bad(err.Error())
+	case errors.Is(err, mailstore.ErrTooManyKeywords):
+		return no("LIMIT", err.Error())
+	}
+	return err
+}

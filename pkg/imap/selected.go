@@ -1,0 +1,202 @@
+package imap
+
+import (
+	"errors"
+	"sort"
+	"strconv"
+	"strings"
+
+	"mailsrv/pkg/imap/wire"
+	"mailsrv/pkg/mailstore"
+)
+
+// selected is the session's view of the selected folder: the messages in
+// sequence-number order as this client last heard of them (RFC 3501
+// section 2.3.1.2).
+type selected struct {
+	folder   *mailstore.Folder
+	readOnly bool // EXAMINE
+	msgs     []view
+	recent   map[uint32]bool // UIDs \Recent for this session
+	validity uint32
+	next     uint32          // UIDNEXT last seen
+	gen      uint64          // Snapshot.Gen last applied
+	saved    map[uint32]bool // UIDs of the last SEARCH SAVE, for "$" (RFC 5182)
+}
+
+// view is one message as the client knows it.
+type view struct {
+	mailstore.Message
+	gone bool // expunged by someone else; EXPUNGE not sent yet
+}
+
+func (sel *selected) maxUID() uint32 {
+	if len(sel.msgs) == 0 {
+		return 0
+	}
+	return sel.msgs[len(sel.msgs)-1].UID
+}
+
+// seqOf returns the index of uid in msgs, or -1.
+func (sel *selected) seqOf(uid uint32) int {
+	i := sort.Search(len(sel.msgs), func(i int) bool { return sel.msgs[i].UID >= uid })
+	if i < len(sel.msgs) && sel.msgs[i].UID == uid {
+		return i
+	}
+	return -1
+}
+
+// resolve returns the indexes in msgs named by a sequence set, of sequence
+// numbers or of UIDs (RFC 3501 section 9, "*" is the largest in use).
+func (sel *selected) resolve(set wire.SeqSet, uid bool) []int {
+	var out []int
+	if set.Saved {
+		for i, m := range sel.msgs {
+			if sel.saved[m.UID] {
+				out = append(out, i)
+			}
+		}
+		return out
+	}
+	if uid {
+		max := sel.maxUID()
+		for i, m := range sel.msgs {
+			if set.Contains(m.UID, max) {
+				out = append(out, i)
+			}
+		}
+		return out
+	}
+	n := uint32(len(sel.msgs))
+	for i := range sel.msgs {
+		if set.Contains(uint32(i+1), n) {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
+// checkSeq refuses sequence numbers beyond the mailbox (RFC 3501 section
+// 9, seq-number: a number that is not in use is an error).
+func (sel *selected) checkSeq(set wire.SeqSet, uid bool) error {
+	if uid || set.Saved {
+		return nil
+	}
+	n := uint32(len(sel.msgs))
+	for _, r := range set.Ranges {
+		for _, x := range []uint32{r.Lo, r.Hi} {
+			if x != wire.Star && x > n || x == wire.Star && n == 0 {
+				return bad("invalid message sequence number")
+			}
+		}
+	}
+	return nil
+}
+
+// markRecent records the messages this session moved out of new/.
+func (sel *selected) markRecent(snap mailstore.Snapshot, bases []string) {
+	if len(bases) == 0 {
+		return
+	}
+	set := make(map[string]bool, len(bases))
+	for _, b := range bases {
+		set[b] = true
+	}
+	for _, m := range snap.Msgs {
+		if set[m.Base] {
+			sel.recent[m.UID] = true
+		}
+	}
+}
+
+// flagList formats the flags of m for FLAGS responses.
+func (sel *selected) flagList(m mailstore.Message) string {
+	f := sel.folder.FlagNames(m.Flags)
+	if sel.recent[m.UID] {
+		f = append(f, `\Recent`)
+	}
+	return "(" + strings.Join(f, " ") + ")"
+}
+
+// update syncs the folder and tells the client what other processes did:
+// EXPUNGE (when allowed), EXISTS, RECENT and FETCH FLAGS (RFC 3501 section
+// 7.4 and 5.2).
+func (s *session) update(allowExpunge bool) error {
+	sel := s.sel
+	snap, recent, err := sel.folder.Sync(!sel.readOnly)
+	if errors.Is(err, mailstore.ErrNoFolder) {
+		s.w.Raw("* BYE mailbox was deleted or renamed by another session\r\n")
+		s.state = stateLogout
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if snap.Validity != sel.validity {
+		s.w.Raw("* BYE [UIDVALIDITY " + strconv.FormatUint(uint64(snap.Validity), 10) +
+			"] mailbox was renumbered, please reconnect\r\n")
+		s.state = stateLogout
+		return nil
+	}
+	if snap.Gen == sel.gen && len(recent) == 0 {
+		if allowExpunge {
+			s.sendExpunges() // held back during FETCH, STORE or SEARCH
+		}
+		return nil
+	}
+	sel.gen = snap.Gen
+	sel.markRecent(snap, recent)
+	now := make(map[uint32]mailstore.Message, len(snap.Msgs))
+	for _, m := range snap.Msgs {
+		now[m.UID] = m
+	}
+	for i := range sel.msgs {
+		v := &sel.msgs[i]
+		m, ok := now[v.UID]
+		if !ok {
+			v.gone = true
+			continue
+		}
+		if m.Flags != v.Flags && !v.gone {
+			v.Message = m
+			s.w.Raw("* " + strconv.Itoa(i+1) + " FETCH (FLAGS " + sel.flagList(m) + ")\r\n")
+		}
+		v.Message = m
+	}
+	if allowExpunge {
+		s.sendExpunges()
+	}
+	s.addNew(snap)
+	return nil
+}
+
+// sendExpunges reports messages gone, highest sequence number first so
+// that each EXPUNGE's number is right when it is read.
+func (s *session) sendExpunges() {
+	sel := s.sel
+	for i := len(sel.msgs) - 1; i >= 0; i-- {
+		if sel.msgs[i].gone {
+			s.w.Raw("* " + strconv.Itoa(i+1) + " EXPUNGE\r\n")
+			sel.msgs = append(sel.msgs[:i], sel.msgs[i+1:]...)
+		}
+	}
+}
+
+// addNew appends messages with UIDs above the known ones and sends EXISTS
+// and RECENT when the counts change.
+func (s *session) addNew(snap mailstore.Snapshot) {
+	sel := s.sel
+	max := sel.maxUID()
+	added := 0
+	for _, m := range snap.Msgs {
+		if m.UID > max {
+			sel.msgs = append(sel.msgs, view{Message: m})
+			added++
+		}
+	}
+	sel.next = snap.Next
+	if added > 0 {
+		s.w.Raw("* " + strconv.Itoa(len(sel.msgs)) + " EXISTS\r\n")
+		s.w.Raw("* " + strconv.Itoa(len(sel.recent)) + " RECENT\r\n")
+	}
+}

@@ -1,0 +1,98 @@
+package wire
+
+import (
+	"bytes"
+	"errors"
+	"testing"
+)
+
+// parseGeneric parses a command as tag, name and any sequence of values, the
+// way every command handler uses the Parser.
+func parseGeneric(c *Command) error {
+	p := NewParser(c, 8)
+	if _, err := p.Tag(); err != nil {
+		return err
+	}
+	if err := p.SP(); err != nil {
+		return err
+	}
+	if _, err := p.Atom(); err != nil {
+		return err
+	}
+	var value func() error
+	value = func() error {
+		switch p.Peek() {
+		case '(':
+			return p.List(value)
+		case '"', '{':
+			_, err := p.String()
+			return err
+		case '\\':
+			_, err := p.Flag()
+			return err
+		case '*', '$':
+			_, err := p.SeqSet()
+			return err
+		}
+		if c := p.Peek(); c >= '1' && c <= '9' {
+			_, err := p.SeqSet()
+			return err
+		}
+		_, err := p.AString()
+		return err
+	}
+	for !p.AtEnd() {
+		if err := p.SP(); err != nil {
+			return err
+		}
+		if err := value(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func FuzzParseCommand(f *testing.F) {
+	for _, s := range []string{
+		"a NOOP\r\n",
+		"a LOGIN {3}\r\nbob {2+}\r\npw\r\n",
+		"a FETCH 1:*,3 (FLAGS BODY.PEEK[HEADER.FIELDS (From)]<0.10>)\r\n",
+		"a SEARCH OR (SEEN FROM \"x\") NOT 2:4\r\n",
+		"a APPEND INBOX (\\Seen) {5+}\r\nhello\r\n",
+		"a APPEND INBOX {99999999999+}\r\n",
+		"a STORE $ +FLAGS.SILENT (\\Deleted)\r\nb UID COPY 1:* Trash\r\n",
+		"((((((((((\r\n",
+		"a \"unterminated\r\n",
+	} {
+		f.Add([]byte(s))
+	}
+	lim := Limits{MaxLine: 1000, MaxLiteral: 100, MaxDiscard: 300, MaxDepth: 8, MaxParts: 4}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		r := NewReader(bytes.NewReader(data), lim)
+		conts := 0
+		r.Continue = func() error { conts++; return nil }
+		for range 50 {
+			c, err := r.ReadCommand()
+			var ce *CommandError
+			if errors.As(err, &ce) {
+				continue
+			}
+			if err != nil {
+				return
+			}
+			text := 0
+			for _, l := range c.Lines {
+				text += len(l)
+			}
+			if text > lim.MaxLine || len(c.Literals) > lim.MaxParts || len(c.Literals) != len(c.Lines)-1 {
+				t.Fatalf("limits broken: %s", c)
+			}
+			for _, l := range c.Literals {
+				if int64(len(l)) > lim.MaxLiteral {
+					t.Fatalf("literal of %d bytes", len(l))
+				}
+			}
+			_ = parseGeneric(c)
+		}
+	})
+}

@@ -1,0 +1,84 @@
+package mailstore
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"syscall"
+	"time"
+)
+
+// Locks are files made by link(2), which is atomic on NFS as on a local
+// disk, unlike O_EXCL on old NFS or flock across hosts. A lock older than
+// staleLock is taken to belong to a dead process and is broken: the holder
+// keeps a lock for milliseconds, for at most one append or rewrite.
+const (
+	staleLock   = 2 * time.Minute
+	lockTimeout = 30 * time.Second
+)
+
+// ErrLockTimeout is returned when a lock could not be taken in time.
+var ErrLockTimeout = errors.New("mailstore: lock timeout")
+
+func unique() string {
+	var r [6]byte
+	_, _ = rand.Read(r[:])
+	h, _ := os.Hostname()
+	return h + "." + strconv.Itoa(os.Getpid()) + "." + hex.EncodeToString(r[:])
+}
+
+// lock takes the lock file path, waiting up to lockTimeout, and returns the
+// function that releases it.
+func lock(path string) (func() error, error) {
+	tmp := path + "." + unique()
+	content := fmt.Sprintf("%s %d\n", tmp, time.Now().Unix())
+	if err := os.WriteFile(tmp, []byte(content), 0600); err != nil {
+		return nil, fmt.Errorf("lock %s: %w", path, err)
+	}
+	defer os.Remove(tmp)
+	deadline := time.Now().Add(lockTimeout)
+	wait := time.Millisecond
+	for {
+		err := os.Link(tmp, path)
+		if err == nil || linkedTwice(tmp) {
+			return func() error { return os.Remove(path) }, nil
+		}
+		if !errors.Is(err, os.ErrExist) {
+			return nil, fmt.Errorf("lock %s: %w", path, err)
+		}
+		breakStale(path)
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("%w: %s", ErrLockTimeout, path)
+		}
+		time.Sleep(wait)
+		wait = min(2*wait, 50*time.Millisecond)
+	}
+}
+
+// linkedTwice covers NFS, where link may report failure after it succeeded
+// (the reply was lost): our temporary file then has two links.
+func linkedTwice(tmp string) bool {
+	fi, err := os.Stat(tmp)
+	if err != nil {
+		return false
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	return ok && st.Nlink == 2
+}
+
+// breakStale removes a lock left by a dead holder. It renames the lock
+// away first, so that of two processes breaking it, one wins and the other
+// cannot remove a fresh lock taken in between.
+func breakStale(path string) {
+	fi, err := os.Stat(path)
+	if err != nil || time.Since(fi.ModTime()) < staleLock {
+		return
+	}
+	aside := path + ".stale." + unique()
+	if os.Rename(path, aside) == nil {
+		_ = os.Remove(aside)
+	}
+}

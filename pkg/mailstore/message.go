@@ -1,0 +1,435 @@
+package mailstore
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"mailsrv/pkg/maildir"
+	"mailsrv/pkg/safefile"
+)
+
+// ErrGone is returned for a message whose file no longer exists (expunged
+// by another process).
+var ErrGone = errors.New("message no longer exists")
+
+// path returns the current file of base, rescanning once if it moved.
+func (f *Folder) path(base string, rescan bool) (string, error) {
+	if rel, ok := f.names[base]; ok && !rescan {
+		return filepath.Join(f.Dir, rel), nil
+	}
+	if _, err := f.scan(); err != nil {
+		return "", err
+	}
+	rel, ok := f.names[base]
+	if !ok {
+		return "", ErrGone
+	}
+	return filepath.Join(f.Dir, rel), nil
+}
+
+// retry runs op on the file of base, and once more after a rescan if the
+// file was renamed meanwhile (another session changed its flags).
+func (f *Folder) retry(base string, op func(path string) error) error {
+	for i := range 2 {
+		p, err := f.path(base, i > 0)
+		if err != nil {
+			return err
+		}
+		err = op(p)
+		if !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+	}
+	return ErrGone
+}
+
+// Read returns the message's contents with CRLF line endings, as IMAP
+// sends them, and its modification time (the IMAP INTERNALDATE).
+func (f *Folder) Read(base string) ([]byte, time.Time, error) {
+	var data []byte
+	var mtime time.Time
+	err := f.retry(base, func(p string) error {
+		fh, err := os.Open(p)
+		if err != nil {
+			return err
+		}
+		defer fh.Close()
+		fi, err := fh.Stat()
+		if err != nil {
+			return err
+		}
+		mtime = fi.ModTime()
+		data, err = io.ReadAll(fh)
+		return err
+	})
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	return ToCRLF(data), mtime, nil
+}
+
+// Size returns the size of the message with CRLF line endings: the ",W="
+// field of its name, or what reading it gives.
+func (f *Folder) Size(base string) (int64, error) {
+	for _, field := range strings.Split(base, ",")[1:] {
+		if v, ok := strings.CutPrefix(field, "W="); ok {
+			if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+				return n, nil
+			}
+		}
+	}
+	data, _, err := f.Read(base)
+	return int64(len(data)), err
+}
+
+// ToCRLF turns bare LF into CRLF.
+func ToCRLF(b []byte) []byte {
+	n := bytes.Count(b, []byte{'\n'}) - bytes.Count(b, []byte("\r\n"))
+	if n == 0 {
+		return b
+	}
+	out := make([]byte, 0, len(b)+n)
+	for i, c := range b {
+		if c == '\n' && (i == 0 || b[i-1] != '\r') {
+			out = append(out, '\r')
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+// SetFlags changes the flags of a message by renaming its file, and
+// returns the flags now set. A message still in new/ moves to cur/.
+func (f *Folder) SetFlags(base string, change func(Flags) Flags) (Flags, error) {
+	var now Flags
+	err := f.retry(base, func(p string) error {
+		_, old := splitName(filepath.Base(p))
+		now = change(old)
+		if now == old && filepath.Base(filepath.Dir(p)) == "cur" {
+			return nil
+		}
+		np := filepath.Join(f.Dir, "cur", base+":2,"+string(now))
+		if err := os.Rename(p, np); err != nil {
+			return err
+		}
+		f.names[base] = "cur/" + filepath.Base(np)
+		return nil
+	})
+	return now, err
+}
+
+// Expunge removes the messages' files and makes the removal durable. The
+// UID list drops their lines now and then (Compact).
+func (f *Folder) Expunge(bases []string) error {
+	for _, b := range bases {
+		err := f.retry(b, os.Remove)
+		if err != nil && !errors.Is(err, ErrGone) {
+			return fmt.Errorf("expunge: %w", err)
+		}
+		delete(f.names, b)
+	}
+	if err := safefile.SyncDir(filepath.Join(f.Dir, "cur")); err != nil {
+		return err
+	}
+	return f.maybeCompact()
+}
+
+// maybeCompact rewrites the UID list when most of its lines are dead.
+func (f *Folder) maybeCompact() error {
+	live := len(f.names)
+	dead := len(f.ul.order) - live
+	if dead < 64 || dead < live {
+		return nil
+	}
+	return f.ul.compact(f.Dir, f.scanBases)
+}
+
+// Append stores a message (given with CRLF line endings, as IMAP sends it)
+// durably, with flags and internal date, and returns its UID and the
+// folder's UIDVALIDITY (RFC 4315 APPENDUID).
+func (f *Folder) Append(msg []byte, flags Flags, date time.Time) (uid, validity uint32, err error) {
+	return f.AppendFrom(bytes.NewReader(msg), flags, date)
+}
+
+// AppendFrom is Append reading the message from r, which it streams: the
+// file is written in tmp/ with LF line endings (like every stored
+// message), fsynced, linked into cur/ under a name with its sizes, and
+// cur/ is fsynced, as maildir.Deliver does.
+func (f *Folder) AppendFrom(r io.Reader, flags Flags, date time.Time) (uid, validity uint32, err error) {
+	unique := maildir.UniqueName(time.Now())
+	tmp := filepath.Join(f.Dir, "tmp", unique)
+	size, crlf, err := writeLF(tmp, r, date)
+	if err != nil {
+		return 0, 0, fmt.Errorf("append: %w", err)
+	}
+	base := unique + ",S=" + strconv.FormatInt(size, 10) + ",W=" + strconv.FormatInt(crlf, 10)
+	final := filepath.Join(f.Dir, "cur", base+":2,"+string(flags.With("", "")))
+	err = os.Link(tmp, final)
+	_ = os.Remove(tmp)
+	if err == nil {
+		err = safefile.SyncDir(filepath.Join(f.Dir, "cur"))
+	}
+	if err != nil {
+		return 0, 0, fmt.Errorf("append: %w", err)
+	}
+	uids, err := f.register([]string{base})
+	if err != nil {
+		return 0, 0, err
+	}
+	return uids[0], f.ul.validity, nil
+}
+
+// writeLF writes r to a new file at path with CRLF turned into LF, fsyncs
+// it and sets its time; it returns the size written and the size with
+// CRLF line endings.
+func writeLF(path string, r io.Reader, mtime time.Time) (size, crlf int64, err error) {
+	fh, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0600)
+	if err != nil {
+		return 0, 0, err
+	}
+	lw := &lfWriter{w: bufio.NewWriterSize(fh, 64*1024)}
+	_, err = io.Copy(lw, r)
+	if err == nil {
+		err = lw.flush()
+	}
+	if err == nil {
+		err = fh.Sync()
+	}
+	if cerr := fh.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil && !mtime.IsZero() {
+		err = os.Chtimes(path, mtime, mtime)
+	}
+	if err != nil {
+		_ = os.Remove(path)
+		return 0, 0, err
+	}
+	return lw.n, lw.n + lw.bare, nil
+}
+
+// lfWriter turns CRLF into LF and counts what it writes: n bytes, of
+// which bare are LFs that IMAP will send as CRLF.
+type lfWriter struct {
+	w       *bufio.Writer
+	heldCR  bool // a CR that may start a CRLF
+	last    byte
+	n, bare int64
+}
+
+func (l *lfWriter) Write(p []byte) (int, error) {
+	for _, c := range p {
+		if l.heldCR {
+			l.heldCR = false
+			if c == '\n' {
+				l.put('\n')
+				continue
+			}
+			l.put('\r')
+		}
+		if c == '\r' {
+			l.heldCR = true
+			continue
+		}
+		l.put(c)
+	}
+	return len(p), nil
+}
+
+func (l *lfWriter) put(c byte) {
+	if c == '\n' && l.last != '\r' {
+		l.bare++
+	}
+	_ = l.w.WriteByte(c) // a write error stays in the bufio.Writer for flush
+	l.n++
+	l.last = c
+}
+
+func (l *lfWriter) flush() error {
+	if l.heldCR {
+		l.put('\r')
+		l.heldCR = false
+	}
+	return l.w.Flush()
+}
+
+func writeSync(path string, data []byte, mtime time.Time) error {
+	fh, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0600)
+	if err != nil {
+		return err
+	}
+	_, err = fh.Write(data)
+	if err == nil {
+		err = fh.Sync()
+	}
+	if cerr := fh.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil && !mtime.IsZero() {
+		err = os.Chtimes(path, mtime, mtime)
+	}
+	if err != nil {
+		_ = os.Remove(path)
+	}
+	return err
+}
+
+// register gives UIDs to new files of this folder, in order.
+func (f *Folder) register(bases []string) ([]uint32, error) {
+	if _, err := f.scan(); err != nil {
+		return nil, err
+	}
+	if err := f.ul.assign(f.Dir, bases, f.scanBases); err != nil {
+		return nil, err
+	}
+	uids := make([]uint32, len(bases))
+	for i, b := range bases {
+		uids[i] = f.ul.uids[b]
+	}
+	return uids, nil
+}
+
+// Validity returns the UIDVALIDITY last read.
+func (f *Folder) Validity() uint32 { return f.ul.validity }
+
+// CopyTo copies messages into dst with their flags, by hard link when the
+// filesystem allows and by a durable copy otherwise, and returns their new
+// UIDs in dst, in the same order (RFC 4315 COPYUID).
+func (f *Folder) CopyTo(dst *Folder, msgs []Message) ([]uint32, error) {
+	var bases []string
+	for _, m := range msgs {
+		size := ""
+		if i := strings.IndexByte(m.Base, ','); i >= 0 {
+			size = m.Base[i:]
+		}
+		nb := maildir.UniqueName(time.Now()) + size
+		flags, err := f.translateFlags(dst, m.Flags)
+		if err != nil {
+			return nil, err
+		}
+		target := filepath.Join(dst.Dir, "cur", nb+":2,"+string(flags))
+		err = f.retry(m.Base, func(p string) error {
+			if err := os.Link(p, target); err == nil || errors.Is(err, os.ErrNotExist) {
+				return err
+			}
+			return copyFile(p, filepath.Join(dst.Dir, "tmp", nb), target)
+		})
+		if err != nil {
+			return nil, fmt.Errorf("copy: %w", err)
+		}
+		bases = append(bases, nb)
+	}
+	if err := safefile.SyncDir(filepath.Join(dst.Dir, "cur")); err != nil {
+		return nil, err
+	}
+	return dst.register(bases)
+}
+
+// translateFlags maps the keyword letters of fl from f's table to dst's.
+func (f *Folder) translateFlags(dst *Folder, fl Flags) (Flags, error) {
+	names := f.FlagNames(fl)
+	keep := strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' {
+			return -1
+		}
+		return r
+	}, string(fl))
+	var kws []string
+	for _, n := range names {
+		if !strings.HasPrefix(n, `\`) {
+			kws = append(kws, n)
+		}
+	}
+	if len(kws) == 0 {
+		return Flags(keep), nil
+	}
+	letters, err := dst.keywordLetters(kws, true)
+	if errors.Is(err, ErrTooManyKeywords) {
+		return Flags(keep), nil // the message is copied without them
+	}
+	if err != nil {
+		return "", err
+	}
+	return Flags(keep).With(string(letters), ""), nil
+}
+
+func copyFile(src, tmp, target string) error {
+	data, err := os.ReadFile(src)
+	if err != nil {
+		return err
+	}
+	fi, err := os.Stat(src)
+	if err != nil {
+		return err
+	}
+	if err := writeSync(tmp, data, fi.ModTime()); err != nil {
+		return err
+	}
+	err = os.Link(tmp, target)
+	_ = os.Remove(tmp)
+	return err
+}
+
+// Counts returns what STATUS needs without a session: messages, unseen,
+// recent (files in new/) and total size, after giving UIDs to new files.
+func (f *Folder) Counts() (snap Snapshot, unseen, recent int, size int64, err error) {
+	snap, _, err = f.Sync(false)
+	if err != nil {
+		return
+	}
+	for _, m := range snap.Msgs {
+		if !m.Flags.Has('S') {
+			unseen++
+		}
+		if m.InNew {
+			recent++
+		}
+		n, serr := f.Size(m.Base)
+		if serr != nil && !errors.Is(serr, ErrGone) {
+			return snap, 0, 0, 0, serr
+		}
+		size += n
+	}
+	return
+}
+
+// maxHeader bounds what ReadHeader reads of a message.
+const maxHeader = 256 * 1024
+
+// ReadHeader returns the message's header (up to and with the blank line,
+// at most maxHeader bytes) with CRLF line endings, and its modification
+// time, without reading the body.
+func (f *Folder) ReadHeader(base string) ([]byte, time.Time, error) {
+	var hdr []byte
+	var mtime time.Time
+	err := f.retry(base, func(p string) error {
+		fh, err := os.Open(p)
+		if err != nil {
+			return err
+		}
+		defer fh.Close()
+		fi, err := fh.Stat()
+		if err != nil {
+			return err
+		}
+		mtime = fi.ModTime()
+		br := bufio.NewReader(io.LimitReader(fh, maxHeader))
+		hdr = hdr[:0]
+		for {
+			line, err := br.ReadBytes('\n')
+			hdr = append(hdr, line...)
+			if err != nil || len(bytes.TrimRight(line, "\r\n")) == 0 {
+				return nil
+			}
+		}
+	})
+	return ToCRLF(hdr), mtime, err
+}

@@ -1,0 +1,311 @@
+package mailstore
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"mailsrv/pkg/safefile"
+)
+
+// The UID list of a folder, in the file UIDListName beside its cur/,
+// new/ and tmp/ (see mailsrv-imapd(8), FILES):
+//
+//	mailsrv-uidlist 1 V<uidvalidity> N<next uid> G<random token of this rewrite>
+//	<uid> <base name>
+//	...
+//
+// The base name is the message's file name up to ':' (the flags change,
+// the base never does). Lines are appended, one write each, under the
+// folder's lock, in increasing UID order; readers need no lock and ignore a
+// last line without its newline. The next UID is the larger of N and the
+// last UID plus one. The file is rewritten (temporary file and rename, so
+// readers see the old or the new) under the lock to drop the lines of
+// expunged messages, with N set so that no UID is used twice. A file that
+// does not parse is rebuilt from the Maildir with a new, larger
+// UIDVALIDITY (RFC 3501 section 2.3.1.1): the Maildir is the truth, this
+// file a cache of the numbers handed out. The last UIDVALIDITY given is
+// also kept in validityName, so that a lost list gets a larger one.
+const (
+	UIDListName  = "mailsrv-uidlist"
+	uidListLock  = "mailsrv-uidlist.lock"
+	uidListMagic = "mailsrv-uidlist 1"
+	validityName = "mailsrv-uidvalidity" // the last UIDVALIDITY given
+)
+
+// errDamaged marks a UID list that must be rebuilt.
+var errDamaged = errors.New("uid list damaged")
+
+// uidList is the parsed file, read incrementally.
+type uidList struct {
+	validity uint32
+	next     uint32            // next UID to hand out
+	uids     map[string]uint32 // base name → UID
+	order    []entry           // in file order (increasing UID)
+	ino      uint64
+	offset   int64  // bytes of whole lines read
+	header   string // the first line, newline included
+	gen      uint64 // changes whenever what was read changes
+	damaged  bool   // the last read found damage
+}
+
+type entry struct {
+	uid  uint32
+	base string
+}
+
+func (l *uidList) path(dir string) string { return filepath.Join(dir, UIDListName) }
+
+// refresh brings l up to date with the file: it reads only what was
+// appended when the file is the same one, all of it when it was replaced.
+// A missing file leaves l empty (validity 0).
+func (l *uidList) refresh(dir string) error {
+	f, err := os.Open(l.path(dir))
+	if errors.Is(err, os.ErrNotExist) {
+		*l = uidList{}
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("uid list: %w", err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("uid list: %w", err)
+	}
+	ino := fi.Sys().(*syscall.Stat_t).Ino
+	if ino != l.ino || fi.Size() < l.offset || l.validity == 0 || l.damaged || !l.sameHeader(f) {
+		// Another file (a rewrite; inode numbers may be reused): read
+		// it all.
+		*l = uidList{ino: ino, gen: l.gen + 1}
+	}
+	if fi.Size() == l.offset {
+		return nil
+	}
+	if _, err := f.Seek(l.offset, io.SeekStart); err != nil {
+		return fmt.Errorf("uid list: %w", err)
+	}
+	start := l.offset
+	err = l.parse(f)
+	if l.offset != start {
+		l.gen++
+	}
+	l.damaged = errors.Is(err, errDamaged) // read it all again next time
+	return err
+}
+
+// sameHeader reports whether the file starts with the header read before.
+// Every rewrite writes a new random G field, so a replaced file differs
+// even when it has the inode number and size of the old one.
+func (l *uidList) sameHeader(f *os.File) bool {
+	buf := make([]byte, len(l.header))
+	n, err := f.ReadAt(buf, 0)
+	return err == nil && n == len(buf) && string(buf) == l.header
+}
+
+func (l *uidList) parse(r io.Reader) error {
+	br := bufio.NewReader(r)
+	for {
+		line, err := br.ReadString('\n')
+		if errors.Is(err, io.EOF) {
+			return nil // an incomplete last line is being written, or was lost
+		}
+		if err != nil {
+			return fmt.Errorf("uid list: %w", err)
+		}
+		l.offset += int64(len(line))
+		line = strings.TrimSuffix(line, "\n")
+		if l.validity == 0 {
+			if err := l.parseHeader(line); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := l.parseEntry(line); err != nil {
+			return err
+		}
+	}
+}
+
+func (l *uidList) parseHeader(line string) error {
+	rest, ok := strings.CutPrefix(line, uidListMagic+" ")
+	if !ok {
+		return errDamaged
+	}
+	for _, f := range strings.Fields(rest) {
+		if f[0] != 'V' && f[0] != 'N' {
+			continue // G (the rewrite's token) and later additions
+		}
+		n, err := strconv.ParseUint(f[1:], 10, 32)
+		if err != nil {
+			return errDamaged
+		}
+		if f[0] == 'V' {
+			l.validity = uint32(n)
+		} else {
+			l.next = uint32(n)
+		}
+	}
+	if l.validity == 0 || l.next == 0 {
+		return errDamaged
+	}
+	l.header = line + "\n"
+	l.uids = map[string]uint32{}
+	return nil
+}
+
+func (l *uidList) parseEntry(line string) error {
+	num, base, ok := strings.Cut(line, " ")
+	uid, err := strconv.ParseUint(num, 10, 32)
+	if !ok || err != nil || uid == 0 || base == "" || strings.ContainsAny(base, "/: ") {
+		return errDamaged
+	}
+	if n := len(l.order); n > 0 && uint32(uid) <= l.order[n-1].uid {
+		return errDamaged
+	}
+	if _, dup := l.uids[base]; !dup {
+		l.uids[base] = uint32(uid)
+	}
+	l.order = append(l.order, entry{uint32(uid), base})
+	l.next = max(l.next, uint32(uid)+1)
+	return nil
+}
+
+// assign gives UIDs to the bases not yet listed, in the order given, and
+// returns every base's UID. It takes the folder lock, and rebuilds a
+// damaged or missing file.
+func (l *uidList) assign(dir string, bases []string, live func() ([]string, error)) error {
+	unlock, err := lock(filepath.Join(dir, uidListLock))
+	if err != nil {
+		return err
+	}
+	defer func() { _ = unlock() }()
+	err = l.refresh(dir)
+	if errors.Is(err, errDamaged) || err == nil && l.validity == 0 {
+		all, lerr := live()
+		if lerr != nil {
+			return lerr
+		}
+		v := l.newValidity(dir)
+		// Remember the value beside the list, so that a list lost later
+		// is rebuilt with a larger one even within the same second.
+		if err := safefile.WriteFile(filepath.Join(dir, validityName), []byte(strconv.FormatUint(uint64(v), 10)+"\n"), 0600); err != nil {
+			return fmt.Errorf("uid list: %w", err)
+		}
+		if err := l.rewrite(dir, v, 1, nil); err != nil {
+			return err
+		}
+		bases = append(all, bases...)
+	} else if err != nil {
+		return err
+	}
+	return l.appendNew(dir, bases)
+}
+
+// newValidity picks the UIDVALIDITY of a rebuilt list: the time, but
+// above the old value when it could be read, and above the damaged file's
+// last change (the old value was chosen before it), so that it differs.
+func (l *uidList) newValidity(dir string) uint32 {
+	v := max(uint32(time.Now().Unix()), l.validity+1)
+	if fi, err := os.Stat(l.path(dir)); err == nil {
+		v = max(v, uint32(fi.ModTime().Unix())+1)
+	}
+	if data, err := os.ReadFile(filepath.Join(dir, validityName)); err == nil {
+		if last, err := strconv.ParseUint(strings.TrimSpace(string(data)), 10, 32); err == nil {
+			v = max(v, uint32(last)+1)
+		}
+	}
+	return v
+}
+
+func (l *uidList) appendNew(dir string, bases []string) error {
+	var buf bytes.Buffer
+	for _, b := range bases {
+		if _, ok := l.uids[b]; ok {
+			continue
+		}
+		if l.next == 0 || l.next == ^uint32(0) {
+			return fmt.Errorf("uid list %s: UIDs exhausted", dir)
+		}
+		fmt.Fprintf(&buf, "%d %s\n", l.next, b)
+		l.uids[b] = l.next
+		l.order = append(l.order, entry{l.next, b})
+		l.next++
+	}
+	if buf.Len() == 0 {
+		return nil
+	}
+	f, err := os.OpenFile(l.path(dir), os.O_WRONLY|os.O_APPEND, 0600)
+	if err != nil {
+		return fmt.Errorf("uid list: %w", err)
+	}
+	_, err = f.Write(buf.Bytes())
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("uid list: %w", err)
+	}
+	l.offset += int64(buf.Len())
+	return nil
+}
+
+// rewrite replaces the file with a header and the entries keep, under the
+// lock the caller holds.
+func (l *uidList) rewrite(dir string, validity, next uint32, keep []entry) error {
+	var buf bytes.Buffer
+	var token [6]byte
+	_, _ = rand.Read(token[:])
+	fmt.Fprintf(&buf, "%s V%d N%d G%s\n", uidListMagic, validity, next, hex.EncodeToString(token[:]))
+	for _, e := range keep {
+		fmt.Fprintf(&buf, "%d %s\n", e.uid, e.base)
+	}
+	if err := safefile.WriteFile(l.path(dir), buf.Bytes(), 0600); err != nil {
+		return fmt.Errorf("uid list: %w", err)
+	}
+	*l = uidList{gen: l.gen + 1}
+	return l.refresh(dir)
+}
+
+// compact drops the entries whose message is gone, keeping N so that
+// their UIDs are never handed out again.
+func (l *uidList) compact(dir string, scan func() ([]string, error)) error {
+	unlock, err := lock(filepath.Join(dir, uidListLock))
+	if err != nil {
+		return err
+	}
+	defer func() { _ = unlock() }()
+	if err := l.refresh(dir); err != nil || l.validity == 0 {
+		return err
+	}
+	// The scan happens under the lock: a message listed meanwhile by
+	// another process must keep its line.
+	bases, err := scan()
+	if err != nil {
+		return err
+	}
+	live := map[string]bool{}
+	for _, b := range bases {
+		live[b] = true
+	}
+	var keep []entry
+	for _, e := range l.order {
+		if live[e.base] && l.uids[e.base] == e.uid {
+			keep = append(keep, e)
+		}
+	}
+	return l.rewrite(dir, l.validity, l.next, keep)
+}

@@ -1,0 +1,254 @@
+package e2e
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"mailsrv/pkg/maildir"
+)
+
+// imapTestdata holds the scripted sessions and messages of imapd.
+const imapTestdata = "../pkg/imap/testdata"
+
+// TestIMAPDSessions replays each scripted session against imapd running
+// over a pipe (see pkg/imap/testdata/sessions/README).
+func TestIMAPDSessions(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join(imapTestdata, "sessions", "*.session"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no sessions: %v", err)
+	}
+	for _, f := range files {
+		t.Run(strings.TrimSuffix(filepath.Base(f), ".session"), func(t *testing.T) {
+			t.Parallel()
+			imapReplay(t, f)
+		})
+	}
+}
+
+func imapReplay(t *testing.T, file string) {
+	script, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := newRoot(t)
+	mbox := r.mailbox("demo")
+	lines := strings.Split(strings.TrimSuffix(string(script), "\n"), "\n")
+	args := []string{"--root", r.Dir}
+	var env []string
+	for _, l := range lines {
+		if e, ok := strings.CutPrefix(l, "# env: "); ok {
+			env = append(env, e)
+		}
+		if a, ok := strings.CutPrefix(l, "# args: "); ok {
+			args = append(args, strings.Fields(a)...)
+		}
+	}
+	cmd := exec.Command(bin(t, "imapd"), args...)
+	cmd.Env = append(os.Environ(), env...)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		_ = stdin.Close()
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		if t.Failed() {
+			t.Logf("imapd log:\n%s", stderr.String())
+		}
+	}()
+	out := imapLines(stdout)
+	for n, l := range lines {
+		where := fmt.Sprintf("%s:%d", filepath.Base(file), n+1)
+		switch {
+		case strings.HasPrefix(l, "#") || l == "":
+		case strings.HasPrefix(l, "D: "):
+			imapDeliver(t, mbox, filepath.Join(imapTestdata, l[3:]))
+		case strings.HasPrefix(l, "C: ") || l == "C:":
+			text := strings.TrimPrefix(strings.TrimPrefix(l, "C:"), " ")
+			text = imapRepeatX.ReplaceAllStringFunc(text, func(m string) string {
+				n, _ := strconv.Atoi(imapRepeatX.FindStringSubmatch(m)[1])
+				return strings.Repeat("x", n)
+			})
+			if _, err := io.WriteString(stdin, text+"\r\n"); err != nil {
+				t.Fatalf("%s: write: %v", where, err)
+			}
+		case strings.HasPrefix(l, "S: ") || l == "S:":
+			want := strings.TrimPrefix(strings.TrimPrefix(l, "S:"), " ")
+			got, ok := imapNext(out)
+			if !ok {
+				t.Fatalf("%s: connection closed, want %q", where, want)
+			}
+			if !imapMatch(want, got) {
+				t.Fatalf("%s:\n got %q\nwant %q", where, got, want)
+			}
+		case l == "E:":
+			if got, ok := imapNext(out); ok {
+				t.Fatalf("%s: want end of connection, got %q", where, got)
+			}
+		default:
+			t.Fatalf("%s: bad script line %q", where, l)
+		}
+	}
+}
+
+// lineReader delivers the server's lines (without CRLF) on a channel,
+// closed at end of file.
+func imapLines(r io.Reader) <-chan string {
+	ch := make(chan string, 100)
+	go func() {
+		defer close(ch)
+		br := bufio.NewReader(r)
+		for {
+			l, err := br.ReadString('\n')
+			if err != nil {
+				return
+			}
+			ch <- strings.TrimSuffix(strings.TrimSuffix(l, "\n"), "\r")
+		}
+	}()
+	return ch
+}
+
+func imapNext(ch <-chan string) (string, bool) {
+	select {
+	case l, ok := <-ch:
+		return l, ok
+	case <-time.After(15 * time.Second):
+		return "<timeout>", true
+	}
+}
+
+var imapRepeatX = regexp.MustCompile(`\{\{x\*([0-9]+)\}\}`)
+
+var imapPlaceholder = regexp.MustCompile(`\{\{(N|\*)\}\}`)
+
+// matchLine compares a server line with an expected one holding {{N}}
+// (a number) and {{*}} (anything).
+func imapMatch(want, got string) bool {
+	var re strings.Builder
+	re.WriteString("^")
+	last := 0
+	for _, m := range imapPlaceholder.FindAllStringSubmatchIndex(want, -1) {
+		re.WriteString(regexp.QuoteMeta(want[last:m[0]]))
+		if want[m[2]:m[3]] == "N" {
+			re.WriteString("[0-9]+")
+		} else {
+			re.WriteString(".*")
+		}
+		last = m[1]
+	}
+	re.WriteString(regexp.QuoteMeta(want[last:]) + "$")
+	return regexp.MustCompile(re.String()).MatchString(got)
+}
+
+// deliverFile delivers a message file into a Maildir, making it first.
+func imapDeliver(t testing.TB, mbox, file string) {
+	t.Helper()
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := maildir.Create(mbox); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := maildir.Deliver(mbox, data, strings.NewReader("")); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// startIMAPD starts imapd --listen on a free port and returns its address.
+func (r *Root) startIMAPD(args ...string) (*Proc, string) {
+	addr := freeAddr(r.t)
+	p := r.start("imapd", append([]string{"--listen", addr}, args...)...)
+	waitListen(r.t, addr)
+	return p, addr
+}
+
+// Python's imaplib through every implemented command.
+func TestIMAPDImaplib(t *testing.T) {
+	r := newRoot(t)
+	imapDeliver(t, r.mailbox("demo"), filepath.Join(imapTestdata, "simple.eml"))
+	_, addr := r.startIMAPD()
+	host, port, _ := strings.Cut(addr, ":")
+	out, err := exec.Command("python3", filepath.Join(imapTestdata, "imaplib_client.py"),
+		host, port, "demo@example.test", DemoPassword).CombinedOutput()
+	if err != nil || strings.TrimSpace(string(out)) != "ok" {
+		t.Fatalf("imaplib: %v\n%s", err, out)
+	}
+}
+
+// curl fetches a message by UID and lists a folder (imap:// URLs, RFC 5092).
+func TestIMAPDCurl(t *testing.T) {
+	r := newRoot(t)
+	imapDeliver(t, r.mailbox("demo"), filepath.Join(imapTestdata, "simple.eml"))
+	_, addr := r.startIMAPD()
+	user := "demo@example.test:" + DemoPassword
+	curl := func(url string) string {
+		t.Helper()
+		out, err := exec.Command("curl", "-sS", "--max-time", "15", "-u", user, url).CombinedOutput()
+		if err != nil {
+			t.Fatalf("curl %s: %v\n%s", url, err, out)
+		}
+		return string(out)
+	}
+	got := curl("imap://" + addr + "/INBOX;UID=1")
+	want, err := os.ReadFile(filepath.Join(imapTestdata, "simple.eml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.ReplaceAll(got, "\r\n", "\n") != string(want) {
+		t.Errorf("curl fetched %q, want %q", got, want)
+	}
+	if list := curl("imap://" + addr + "/"); !strings.Contains(list, `* LIST (\HasNoChildren \Sent) "/" Sent`) {
+		t.Errorf("curl list: %q", list)
+	}
+}
+
+// Under tcpserver (stdin/stdout mode, one process per connection, peer
+// from TCPREMOTEIP), the same imaplib session passes.
+func TestIMAPDTcpserver(t *testing.T) {
+	r := newRoot(t)
+	imapDeliver(t, r.mailbox("demo"), filepath.Join(imapTestdata, "simple.eml"))
+	addr := freeAddr(t)
+	host, port, _ := strings.Cut(addr, ":")
+	tcp := exec.Command("tcpserver", "-HRl0", host, port, bin(t, "imapd"), "--root", r.Dir)
+	tcp.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	var log strings.Builder
+	tcp.Stderr = &log
+	if err := tcp.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = syscall.Kill(-tcp.Process.Pid, syscall.SIGKILL)
+		_ = tcp.Wait()
+		if t.Failed() {
+			t.Logf("imapd log:\n%s", log.String())
+		}
+	})
+	waitListen(t, addr)
+	out, err := exec.Command("python3", filepath.Join(imapTestdata, "imaplib_client.py"),
+		host, port, "demo@example.test", DemoPassword).CombinedOutput()
+	if err != nil || strings.TrimSpace(string(out)) != "ok" {
+		t.Fatalf("imaplib under tcpserver: %v\n%s", err, out)
+	}
+}
