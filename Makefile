@@ -12,7 +12,7 @@ LDFLAGS  := -X main.version=$(VERSION)
 PROGRAMS := smtpd imapd pop3d queue deliver mailctl
 FUZZTIME ?= 5s
 
-.PHONY: all build test unit e2e fuzz fuzz-short deps run install bench man vet fmt check clean $(PROGRAMS)
+.PHONY: checkman all build test unit e2e fuzz fuzz-short deps run install bench man vet fmt check clean $(PROGRAMS)
 
 all: build
 
@@ -31,7 +31,7 @@ test: deps vet
 deps:
 	@scripts/deps.sh
 
-vet:
+vet: checkman
 	$(GO) vet ./...
 	@test -z "$$(gofmt -l cmd pkg test)" || { gofmt -l cmd pkg test; echo "gofmt needed"; exit 1; }
 
@@ -68,3 +68,6 @@ check: vet
 
 clean:
 	rm -rf bin
+
+checkman:
+	@scripts/checkman.sh
