@@ -10,9 +10,13 @@
 #   BENCH_SESSIONS      parallel SMTP sessions (default "10 50")
 #   BENCH_MSGS_1024     messages per run for 1 KB (default 5000)
 #   BENCH_MSGS          messages per run for other sizes (default 1000)
-#   BENCH_VARIANTS      mailsrv settings "injectors:concurrency ..."; the
-#                       first is the default and is run beside Postfix
-#                       (default "4:8 8:16 16:32")
+#   BENCH_VARIANTS      mailsrv settings "mode:injectors:concurrency ...";
+#                       mode is smtpd --inject and queue run --deliver-mode
+#                       (auto: in-process when no privilege is separated;
+#                       process: queue inject and deliver children, as in a
+#                       privilege-separated installation). The first is the
+#                       default and is run beside Postfix
+#                       (default "auto:4:8 process:4:8 process:16:32")
 #   BENCH_REPEAT        runs of each Postfix / default-settings pair; the
 #                       report gives medians (default 3)
 #   BENCH_REUSE=0       skip the extra 1 KB x 10 sessions run with smtp-source -d
@@ -31,7 +35,7 @@ top=$(cd "$here/../.." && pwd)
 BIN=${BIN:-$top/bin}
 SIZES=${BENCH_SIZES:-"1024 102400"}
 SESSIONS=${BENCH_SESSIONS:-"10 50"}
-VARIANTS=${BENCH_VARIANTS:-"4:8 8:16 16:32"}
+VARIANTS=${BENCH_VARIANTS:-"auto:4:8 process:4:8 process:16:32"}
 RUN_TIMEOUT=${BENCH_RUN_TIMEOUT:-120}
 REPEAT=${BENCH_REPEAT:-3}
 WARMUP_MSGS=500
@@ -200,17 +204,25 @@ ours_init() {
 		die "mailctl could not make the root"
 }
 
-ours_start() { # INJECTORS CONCURRENCY
+ours_start() { # MODE:INJECTORS:CONCURRENCY
+	local mode=${1%%:*} rest=${1#*:}
+	local inj=${rest%%:*} conc=${rest#*:}
 	ours_port=$(free_port)
 	export MAILSRV_LIBEXEC=$BIN
-	(in_group queue "$BIN/queue" --root "$ours_root" run --concurrency "$2") 2>>"$work/queue.log" &
+	(in_group queue "$BIN/queue" --root "$ours_root" run --concurrency "$conc" \
+		--deliver-mode "$mode") 2>>"$work/queue.log" &
 	roots[queue]=$!
 	(in_group smtpd "$BIN/smtpd" --root "$ours_root" --listen "127.0.0.1:$ours_port" \
-		--injectors "$1") 2>>"$work/smtpd.log" &
+		--inject "$mode" --injectors "$inj") 2>>"$work/smtpd.log" &
 	roots[smtpd]=$!
 	ours_pids="${roots[queue]} ${roots[smtpd]}"
 	wait_port "$ours_port" || die "smtpd does not listen on $ours_port"
-	log "mailsrv smtpd --injectors $1, queue run --concurrency $2, on 127.0.0.1:$ours_port"
+	log "mailsrv smtpd --inject $mode --injectors $inj, queue run --deliver-mode $mode --concurrency $conc, on 127.0.0.1:$ours_port"
+}
+
+label() { # MODE:INJECTORS:CONCURRENCY -> mode/iN/cN
+	local mode=${1%%:*} rest=${1#*:}
+	echo "$mode/i${rest%%:*}/c${rest#*:}"
 }
 
 ours_stop() {
@@ -386,7 +398,7 @@ set -- $VARIANTS
 default=$1
 shift
 others="$*"
-ours_start "${default%%:*}" "${default##*:}"
+ours_start "$default"
 run_one postfix warmup 1024 10 "$WARMUP_MSGS"
 run_one mailsrv warmup 1024 10 "$WARMUP_MSGS"
 # Postfix and our default settings, alternating, so that both see the same
@@ -396,20 +408,20 @@ for rep in $(seq "$REPEAT"); do
 		for sess in $SESSIONS; do
 			n=$(msgs_for "$size")
 			run_one postfix postfix "$size" "$sess" "$n"
-			run_one mailsrv "i${default%%:*}/c${default##*:}" "$size" "$sess" "$n"
+			run_one mailsrv "$(label "$default")" "$size" "$sess" "$n"
 		done
 	done
 done
 if [ "${BENCH_REUSE:-1}" = 1 ]; then
 	run_one postfix "postfix-d" 1024 10 "$(msgs_for 1024)" -d
-	run_one mailsrv "i${default%%:*}/c${default##*:}-d" 1024 10 "$(msgs_for 1024)" -d
+	run_one mailsrv "$(label "$default")-d" 1024 10 "$(msgs_for 1024)" -d
 fi
 postfix_stop
 ours_stop
 for v in $others; do
-	ours_start "${v%%:*}" "${v##*:}"
+	ours_start "$v"
 	run_one mailsrv warmup 1024 10 "$WARMUP_MSGS"
-	matrix mailsrv "i${v%%:*}/c${v##*:}"
+	matrix mailsrv "$(label "$v")"
 	ours_stop
 done
 
@@ -426,6 +438,6 @@ n=$(grep -Ec 'fatal|panic|error' "$pf_dir/maillog")
 	echo "smtp-source: one connection per message$([ "${BENCH_REUSE:-1}" = 1 ] && echo ', except rows marked -d'); CPU by $cgmode; load average $load0 at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end"
 	echo "Postfix $(postconf -h mail_version): Debian's settings, private instance (bench/smtp/postfix-setup.sh)${POSTFIX_EXTRA:+, and $POSTFIX_EXTRA}"
 	echo
-	awk -f "$here/report.awk" -v default="i${default%%:*}/c${default##*:}" "$results"
+	awk -f "$here/report.awk" -v default="$(label "$default")" "$results"
 } | tee "$work/report.txt"
 [ "$failures" = 0 ] || { log "$failures runs failed"; exit 1; }

@@ -42,51 +42,67 @@ func newLineFilter(w io.Writer, maxLine, maxHops int) *lineFilter {
 }
 
 // Write never fails for a protocol fault (see lineFilter); it fails only
-// when w does.
+// when w does. It works on runs of ordinary octets between line breaks, found
+// with bytes.IndexByte, rather than octet by octet.
 func (f *lineFilter) Write(p []byte) (int, error) {
-	f.size += int64(len(p))
+	n := len(p)
+	f.size += int64(n)
 	if f.fault != nil {
-		return len(p), nil
+		return n, nil
 	}
 	f.buf = f.buf[:0]
-	for _, c := range p {
-		if !f.octet(c) {
+	for len(p) > 0 && f.fault == nil {
+		if f.cr { // the previous octet was a CR: only LF may follow
+			f.cr = false
+			if p[0] != '\n' {
+				f.fault = errBareNewline
+				break
+			}
+			f.endLine()
+			p = p[1:]
+			continue
+		}
+		i := breakAt(p)
+		if !f.text(p[:i]) || i == len(p) {
 			break
 		}
+		if p[i] == '\n' {
+			f.fault = errBareNewline
+			break
+		}
+		f.cr = true
+		p = p[i+1:]
 	}
 	if err := f.flush(); err != nil {
 		return 0, err
 	}
-	return len(p), nil
+	return n, nil
 }
 
-// octet handles one input octet; it returns false after a fault.
-func (f *lineFilter) octet(c byte) bool {
-	if f.cr {
-		f.cr = false
-		if c != '\n' {
-			f.fault = errBareNewline
-			return false
-		}
-		return f.endLine()
+// breakAt returns the index of the first CR or LF in p, or len(p).
+func breakAt(p []byte) int {
+	end := len(p)
+	if i := bytes.IndexByte(p, '\n'); i >= 0 {
+		end = i
 	}
-	switch c {
-	case '\r':
-		f.cr = true
-		return true
-	case '\n':
-		f.fault = errBareNewline
-		return false
+	if i := bytes.IndexByte(p[:end], '\r'); i >= 0 {
+		end = i
 	}
-	f.lineLen++
+	return end
+}
+
+// text takes a run of octets with no CR or LF in it; it returns false after
+// a fault.
+func (f *lineFilter) text(run []byte) bool {
+	f.lineLen += len(run)
 	if f.maxLine > 0 && f.lineLen+2 > f.maxLine {
 		f.fault = errLineTooLong
 		return false
 	}
 	if !f.body && len(f.prefix) < len(receivedPrefix) {
-		f.prefix = append(f.prefix, c)
+		f.prefix = append(f.prefix, run[:min(len(run), len(receivedPrefix)-len(f.prefix))]...)
 	}
-	f.buf = append(f.buf, c)
+	f.buf = append(f.buf, run...)
 	return true
 }
 

@@ -111,3 +111,39 @@ func TestReceivedParts(t *testing.T) {
 		}
 	}
 }
+
+// FuzzLineFilter: however the data is cut into writes (one piece, octet by
+// octet, or two pieces), the filter passes the same text and finds the same
+// fault. It checks the run-based scanner against itself at the finest grain.
+func FuzzLineFilter(f *testing.F) {
+	for _, s := range []string{"a: b\r\n\r\nbody\r\n", "a\r\n\n.\r\n", "a\rb\r\n", "Received: x\r\nReceived: y\r\n\r\n", "x\r", strings.Repeat("y", 40) + "\r\n"} {
+		f.Add([]byte(s), uint8(3))
+	}
+	f.Fuzz(func(t *testing.T, data []byte, cut uint8) {
+		run := func(pieces [][]byte) (string, error) {
+			var out bytes.Buffer
+			lf := newLineFilter(&out, 32, 2)
+			for _, p := range pieces {
+				if n, err := lf.Write(p); n != len(p) || err != nil {
+					t.Fatalf("Write(%q) = %d, %v", p, n, err)
+				}
+			}
+			err := lf.Close()
+			if err != nil {
+				return "", err
+			}
+			return out.String(), nil
+		}
+		whole, werr := run([][]byte{data})
+		var octets [][]byte
+		for i := range data {
+			octets = append(octets, data[i:i+1])
+		}
+		one, oerr := run(octets)
+		c := int(cut) % (len(data) + 1)
+		two, terr := run([][]byte{data[:c], data[c:]})
+		if whole != one || whole != two || werr != oerr || werr != terr {
+			t.Fatalf("%q: whole %q %v, octets %q %v, cut at %d %q %v", data, whole, werr, one, oerr, c, two, terr)
+		}
+	})
+}
