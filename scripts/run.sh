@@ -48,8 +48,7 @@ mailsrv is running in $ROOT (logs: $ROOT/log)
 Send a message:
   swaks --server 127.0.0.1:2525 --from you@example.org --to demo@example.test
 or as the demo user, through submission:
-  swaks --server 127.0.0.1:2587 --tls --auth PLAIN --auth-user demo@example.test \
-    --auth-password $pw --from demo@example.test --to demo@example.test
+  swaks -s 127.0.0.1:2587 --tls -a PLAIN -au demo@example.test -ap $pw -f demo@example.test -t demo@example.test
 It lands in $ROOT/mail/example.test/demo/new/ . Ctrl-C stops.
 MSG
 tail -n 0 -f "$ROOT/log" &
