@@ -213,3 +213,21 @@ func TestQueueInjectQmailEnvelope(t *testing.T) {
 		t.Errorf("queue list after a qmail-style inject:\n%s", out)
 	}
 }
+
+// A recipient in another domain (here through an alias) is held, since
+// outbound delivery does not exist yet, and shown as such by queue list;
+// the local recipient of the same message is delivered.
+func TestQueueHoldsRemote(t *testing.T) {
+	r := newRoot(t)
+	r.write("etc/aliases", "fwd@example.test: far@remote.test, demo@example.test\n")
+	r.startQueue()
+	if out, err := r.inject(t, "Subject: fwd\n\nx\n", "a@b.test", "fwd@example.test"); err != nil {
+		t.Fatal(err, out)
+	}
+	waitFor(t, 20*time.Second, "local delivery", func() bool { return len(messages(t, r.mailbox("demo"))) == 1 })
+	waitFor(t, 20*time.Second, "remote held in queue list", func() bool {
+		out, _ := exec.Command(bin(t, "queue"), "--root", r.Dir, "list").CombinedOutput()
+		return strings.Contains(string(out), "remote") && strings.Contains(string(out), "far@remote.test") &&
+			strings.Contains(string(out), "held") && !strings.Contains(string(out), "demo@example.test")
+	})
+}
