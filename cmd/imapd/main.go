@@ -1,11 +1,13 @@
 // Command imapd is the IMAP4rev1 server of mailsrv: it serves one
 // connection on stdin/stdout (under tcpserver, s6-tcpserver or inetd) or
-// listens itself with --listen, over the users' Maildir++ mailboxes. See
-// mailsrv-imapd(8).
+// listens itself with --listen, over the users' Maildir++ mailboxes, with
+// STARTTLS or implicit TLS (--tls) from the certificates of ROOT/etc/tls.
+// See mailsrv-imapd(8).
 package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -17,9 +19,12 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"mailsrv/pkg/auth"
 	"mailsrv/pkg/config"
 	"mailsrv/pkg/imap"
 	"mailsrv/pkg/imap/wire"
+	"mailsrv/pkg/throttle"
+	"mailsrv/pkg/tlsconf"
 	"mailsrv/pkg/ucspi"
 )
 
@@ -40,6 +45,7 @@ func main() {
 			&cli.DurationFlag{Name: "timeout", Value: imap.DefaultIdleTimeout, Usage: "idle time allowed to a client (RFC 3501: at least 30m)"},
 			&cli.DurationFlag{Name: "poll", Value: imap.DefaultPollInterval, Usage: "how often IDLE looks for changes"},
 			&cli.Int64Flag{Name: "append-limit", Value: wire.DefaultLimits.MaxLiteral, Usage: "largest message or literal in `BYTES` (APPENDLIMIT)"},
+			&cli.BoolFlag{Name: "tls", Usage: "speak TLS from the start (IMAPS, port 993); needs a certificate in ROOT/etc/tls"},
 			&cli.BoolFlag{Name: "allow-insecure-auth", Usage: "accept passwords on unencrypted connections from non-loopback addresses"},
 			&cli.StringFlag{Name: "log", Usage: "append logs to `FILE` instead of stderr (for inetd)"},
 			&cli.BoolFlag{Name: "debug", Usage: "log every connection, not only logins"},
@@ -82,14 +88,25 @@ func run(c *cli.Context) error {
 	lim := wire.DefaultLimits
 	lim.MaxLiteral = c.Int64("append-limit")
 	lim.MaxDiscard = 2 * lim.MaxLiteral
+	cfg := config.Open(c.String("root"))
+	tlsConfig, err := loadTLS(cfg, c.Bool("tls"), log)
+	if err != nil {
+		return cli.Exit(err.Error(), exitTemp)
+	}
+	th, err := throttle.Open(cfg.Root)
+	if err != nil {
+		return cli.Exit(err.Error(), exitTemp)
+	}
 	srv := &imap.Server{
-		Config:            config.Open(c.String("root")),
+		Config:            cfg,
+		Auth:              &auth.Authenticator{Config: cfg, Throttle: th, Logger: log},
+		TLSConfig:         tlsConfig,
+		ImplicitTLS:       c.Bool("tls"),
 		Log:               log,
 		Limits:            lim,
 		IdleTimeout:       c.Duration("timeout"),
 		PollInterval:      c.Duration("poll"),
 		AllowInsecureAuth: c.Bool("allow-insecure-auth"),
-		// TLSConfig: set by --tls-cert/--tls-key when the TLS issue lands.
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
@@ -101,6 +118,21 @@ func run(c *cli.Context) error {
 	}
 	srv.Serve(ctx, ucspi.Stdio())
 	return nil
+}
+
+// loadTLS loads the certificates of ROOT/etc/tls (tlsconf.ForDaemon):
+// nil without one (STARTTLS is then not offered), an error without one
+// under --tls.
+func loadTLS(cfg *config.Config, implicit bool, log *slog.Logger) (*tls.Config, error) {
+	host, err := cfg.Hostname()
+	if err != nil {
+		return nil, err
+	}
+	tc, err := tlsconf.ForDaemon(cfg.Root, host, implicit)
+	if err == nil && tc == nil {
+		log.Debug("no TLS certificate: STARTTLS not offered")
+	}
+	return tc, err
 }
 
 func logWriter(path string) (io.Writer, error) {

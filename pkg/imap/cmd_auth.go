@@ -1,30 +1,39 @@
 package imap
 
 import (
-	"bytes"
 	"encoding/base64"
 	"errors"
 	"strings"
 
 	"mailsrv/pkg/auth"
+	"mailsrv/pkg/config"
 	"mailsrv/pkg/mailstore"
+	"mailsrv/pkg/sasl"
 )
 
-// Commands of the not-authenticated state (RFC 3501 section 6.2).
+// Commands of the not-authenticated state (RFC 3501 section 6.2). Every
+// password goes through pkg/sasl and the shared auth.Authenticator
+// (throttling, hash upgrades, the auth log line); answers carry the
+// response codes of RFC 5530.
 func init() {
 	commands["LOGIN"] = handler{cmdLogin, notAuth}
 	commands["AUTHENTICATE"] = handler{cmdAuthenticate, notAuth}
 	commands["STARTTLS"] = handler{cmdStartTLS, notAuth}
 }
 
-// maxAuthLine bounds a SASL response line.
+// maxAuthLine bounds a SASL response line (base64 of sasl.MaxResponse
+// bytes, with room to spare).
 const maxAuthLine = 8 * 1024
 
 // maxAuthFailures is how many failed logins end a session; each costs the
 // client an argon2id check, and a new connection.
 const maxAuthFailures = 3
 
-// RFC 3501 section 6.2.3.
+// errCancelled is a SASL exchange the client cancelled with "*".
+var errCancelled = errors.New("AUTHENTICATE cancelled")
+
+// RFC 3501 section 6.2.3. A bare local part is completed with the only
+// local domain (see fullName).
 func cmdLogin(s *session, c *command) error {
 	var user, pass string
 	err := c.p.SP()
@@ -43,13 +52,12 @@ func cmdLogin(s *session, c *command) error {
 	if err != nil {
 		return err
 	}
-	if s.insecureAuthRefused() {
-		return no("PRIVACYREQUIRED", "LOGIN refused on an unencrypted connection")
-	}
-	return s.login(user, pass)
+	u, err := s.sasl.Password("LOGIN", s.fullName(user), pass)
+	return s.loggedIn(u, err, "LOGIN")
 }
 
-// RFC 3501 section 6.2.2 with SASL-IR (RFC 4959); PLAIN only (RFC 4616).
+// RFC 3501 section 6.2.2 with SASL-IR (RFC 4959): the mechanisms of
+// pkg/sasl (PLAIN, LOGIN, SCRAM-SHA-256).
 func cmdAuthenticate(s *session, c *command) error {
 	var mech string
 	err := c.p.SP()
@@ -59,87 +67,134 @@ func cmdAuthenticate(s *session, c *command) error {
 	if err != nil {
 		return err
 	}
-	var ir string
-	hasIR := false
+	var ir []byte // nil: no initial response
 	if c.p.Accept(' ') {
-		if ir, err = c.p.AString(); err != nil {
+		text, err := c.p.AString()
+		if err != nil {
 			return err
 		}
-		hasIR = true
+		if ir, err = decodeSASL(text, true); err != nil {
+			return bad("invalid base64 in initial response")
+		}
 	}
 	if err := c.p.End(); err != nil {
 		return err
 	}
-	if !strings.EqualFold(mech, "PLAIN") {
-		return no("", "unsupported authentication mechanism")
+	m, err := s.sasl.Start(mech)
+	if err == nil {
+		err = s.exchange(m, ir)
 	}
-	if s.insecureAuthRefused() {
-		return no("PRIVACYREQUIRED", "AUTHENTICATE refused on an unencrypted connection")
+	var ce *connError
+	var st *status
+	switch {
+	case errors.As(err, &ce), errors.As(err, &st):
+		return err
+	case errors.Is(err, errCancelled):
+		return bad("AUTHENTICATE cancelled")
 	}
-	if !hasIR {
-		s.w.Raw("+ \r\n")
+	u, _ := s.sasl.User()
+	return s.loggedIn(u, err, "AUTHENTICATE")
+}
+
+// exchange carries a SASL exchange: "+ " and base64 challenges, base64
+// responses, "*" to cancel (RFC 3501 section 6.2.2). A failure of the
+// connection comes back as a *connError.
+func (s *session) exchange(m sasl.Mechanism, resp []byte) error {
+	for {
+		ch, done, err := m.Next(resp)
+		if err != nil || done {
+			return err
+		}
+		s.w.Raw("+ " + base64.StdEncoding.EncodeToString(ch) + "\r\n")
 		if err := s.flush(); err != nil {
+			sasl.Cancel(m)
 			return &connError{err}
 		}
 		line, err := s.r.ReadLine(maxAuthLine)
 		if err != nil {
+			sasl.Cancel(m)
 			return &connError{err}
 		}
-		ir = string(line)
-	}
-	if ir == "*" {
-		return bad("AUTHENTICATE cancelled")
-	}
-	if ir == "=" {
-		ir = ""
-	}
-	data, err := base64.StdEncoding.DecodeString(ir)
-	if err != nil {
-		return bad("invalid base64")
-	}
-	parts := bytes.Split(data, []byte{0})
-	if len(parts) != 3 {
-		return bad("invalid PLAIN response")
-	}
-	if len(parts[0]) > 0 && string(parts[0]) != string(parts[1]) {
-		return no("AUTHORIZATIONFAILED", "cannot log in as another user")
-	}
-	return s.login(string(parts[1]), string(parts[2]))
-}
-
-// STARTTLS is the hook for the TLS issue: refused while no certificate is
-// configured (and then not advertised).
-func cmdStartTLS(s *session, c *command) error {
-	if err := c.p.End(); err != nil {
-		return err
-	}
-	return no("", "TLS is not configured")
-}
-
-// login checks the password and opens the mailbox. The password is never
-// logged.
-func (s *session) login(user, pass string) error {
-	u, err := auth.Login(s.srv.Config, s.fullName(user), pass)
-	if errors.Is(err, auth.ErrMismatch) {
-		s.log.Info("login failed", "user", user)
-		if s.authFailures++; s.authFailures >= maxAuthFailures {
-			s.w.Raw("* BYE too many failed logins\r\n")
-			s.state = stateLogout
+		if string(line) == "*" {
+			sasl.Cancel(m)
+			return errCancelled
 		}
-		return no("AUTHENTICATIONFAILED", "invalid credentials")
+		if resp, err = decodeSASL(string(line), false); err != nil {
+			sasl.Cancel(m)
+			return bad("invalid base64")
+		}
 	}
+}
+
+// decodeSASL decodes one base64 client response. An empty continuation
+// line is an empty response; "=" is an empty initial response (RFC 4959
+// section 3).
+func decodeSASL(text string, initial bool) ([]byte, error) {
+	if text == "" || (initial && text == "=") {
+		return []byte{}, nil
+	}
+	b, err := base64.StdEncoding.DecodeString(text)
 	if err != nil {
-		s.log.Error("login", "user", user, "err", err)
-		return no("UNAVAILABLE", "authentication temporarily unavailable")
+		return nil, sasl.ErrSyntax
 	}
+	return b, nil
+}
+
+// loggedIn answers the end of a login attempt, sorting failures as
+// sasl.Classify does into the response codes of RFC 5530. Throttled
+// attempts get the same answer whatever the password: it was not checked.
+func (s *session) loggedIn(u config.User, err error, cmd string) error {
+	if err == nil {
+		return s.openStore(u)
+	}
+	switch sasl.Classify(err) {
+	case sasl.Failed:
+		code := "AUTHENTICATIONFAILED"
+		if errors.Is(err, sasl.ErrAuthzid) {
+			code = "AUTHORIZATIONFAILED"
+		}
+		return s.authFailed(no(code, "invalid credentials"))
+	case sasl.Malformed:
+		return bad("malformed SASL response")
+	case sasl.Unsupported:
+		return no("", "unsupported authentication mechanism")
+	case sasl.NeedsTLS:
+		text := cmd + " refused on an unencrypted connection"
+		if s.srv.TLSConfig != nil {
+			text += "; use STARTTLS"
+		}
+		return no("PRIVACYREQUIRED", text)
+	case sasl.Gone:
+		return &connError{err}
+	}
+	if errors.Is(err, auth.ErrThrottled) {
+		return s.authFailed(no("UNAVAILABLE", "authentication temporarily unavailable"))
+	}
+	s.log.Error("login", "err", err)
+	return no("UNAVAILABLE", "authentication temporarily unavailable")
+}
+
+// authFailed counts a failed login and ends the session after
+// maxAuthFailures.
+func (s *session) authFailed(st error) error {
+	if s.authFailures++; s.authFailures >= maxAuthFailures {
+		s.w.Raw("* BYE too many failed logins\r\n")
+		s.state = stateLogout
+	}
+	return st
+}
+
+// openStore opens the mailbox of a user who logged in. The password is
+// never logged (pkg/auth logs the attempt).
+func (s *session) openStore(u config.User) error {
 	store, err := mailstore.Open(s.srv.Config.Mailbox(u))
 	if err != nil {
-		s.log.Error("open mailbox", "user", user, "err", err)
+		s.log.Error("open mailbox", "user", u.Addr.Key(), "err", err)
 		return no("UNAVAILABLE", "mailbox temporarily unavailable")
 	}
 	s.user, s.store, s.state = u, store, stateAuth
 	s.r.SetMaxLiteral(s.lim.MaxLiteral)
-	s.log.Info("login", "user", u.Addr.Key())
+	s.log.Info("login", "user", u.Addr.Key(), "tls", s.tls)
 	return ok("CAPABILITY "+s.capabilities(), "logged in")
 }
 

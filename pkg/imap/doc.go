@@ -6,7 +6,20 @@
 // (RFC 6154), CHILDREN (RFC 3348), LIST-EXTENDED (RFC 5258), LIST-STATUS
 // (RFC 5819), APPENDLIMIT (RFC 7889), STATUS=SIZE (RFC 8438), QUOTA
 // (RFC 9208, STORAGE only), SORT and THREAD (ORDEREDSUBJECT, REFERENCES;
-// RFC 5256) and BINARY (RFC 3516).
+// RFC 5256) and BINARY (RFC 3516), STARTTLS (RFC 3501 section 6.2.1) and
+// implicit TLS (RFC 8314), AUTHENTICATE with the SASL mechanisms of
+// package sasl (SCRAM-SHA-256, PLAIN, LOGIN) and the response codes of
+// RFC 5530.
+//
+// # Logins
+//
+// LOGIN and AUTHENTICATE go through a sasl.Server per session (which knows
+// whether the connection is encrypted and where the peer is, and so which
+// mechanisms may be offered) and the shared auth.Authenticator (throttling,
+// hash upgrades, the auth log line); loggedIn turns sasl.Classify's
+// outcome into the tagged response. STARTTLS (cmd_starttls.go) answers OK,
+// then swaps the session's connection, reader and writer for TLS ones: the
+// old reader, with whatever the client pipelined in the clear, is dropped.
 //
 // # Layout
 //
@@ -36,6 +49,6 @@
 // IMAP4rev2 (RFC 9051), CONDSTORE/QRESYNC (RFC 7162: needs a
 // mod-sequence per message kept beside the UID list, bumped under the
 // folder lock by whichever process first sees a flag change), UTF8=ACCEPT,
-// STARTTLS (the TLSConfig hook is in Server), and dropping privileges to
-// the mailbox owner.
+// SCRAM-SHA-256-PLUS (channel binding), and dropping privileges to the
+// mailbox owner.
 package imap

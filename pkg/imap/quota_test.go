@@ -23,7 +23,15 @@ func TestQuota(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Control files are re-read when they change; a new session sees it.
-	if err := os.WriteFile(users, []byte(strings.TrimSpace(string(data))+":quota=2K\n"), 0640); err != nil {
+	// The login above added the SCRAM keys (auth.Upgrade), so the line
+	// may already have attributes: quota= joins them.
+	line := strings.TrimSpace(string(data))
+	if strings.Count(line, ":") >= 2 {
+		line += " quota=2K"
+	} else {
+		line += ":quota=2K"
+	}
+	if err := os.WriteFile(users, []byte(line+"\n"), 0640); err != nil {
 		t.Fatal(err)
 	}
 	cl = dial(t, addr)

@@ -9,14 +9,18 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
+	"mailsrv/pkg/auth"
 	"mailsrv/pkg/config"
 	"mailsrv/pkg/imap/wire"
+	"mailsrv/pkg/sasl"
 )
 
 // Defaults, in one place.
@@ -29,6 +33,8 @@ const (
 	DefaultPollInterval = 2 * time.Second
 	// DefaultMaxBad is how many bad commands in a row end a session.
 	DefaultMaxBad = 10
+	// handshakeTimeout bounds a TLS handshake (implicit TLS or STARTTLS).
+	handshakeTimeout = time.Minute
 	// preauthLiteral bounds literals before login, so that an
 	// unauthenticated client cannot make the server buffer much.
 	preauthLiteral = 8 * 1024
@@ -43,10 +49,28 @@ type Server struct {
 	PollInterval      time.Duration // zero: DefaultPollInterval
 	MaxBad            int           // zero: DefaultMaxBad
 	AllowInsecureAuth bool          // accept passwords in clear from non-loopback peers
-	// TLSConfig is the hook for STARTTLS and implicit TLS (a later issue):
-	// while nil, STARTTLS is not offered.
+	// Auth checks passwords (pkg/auth: throttling, hash upgrades, the
+	// auth log line). Nil means etc/users of Config, without throttling.
+	Auth *auth.Authenticator
+	// TLSConfig, when set, enables STARTTLS (RFC 3501 section 6.2.1) and
+	// is the configuration of ImplicitTLS; while nil, STARTTLS is not
+	// offered.
 	TLSConfig *tls.Config
-	Hostname  string // in the greeting; "" for etc/me
+	// ImplicitTLS makes every connection begin with a TLS handshake
+	// (IMAPS, port 993, RFC 8314 section 3.3). It needs TLSConfig.
+	ImplicitTLS bool
+	Hostname    string // in the greeting; "" for etc/me
+
+	authOnce sync.Once
+}
+
+func (s *Server) authenticator() *auth.Authenticator {
+	s.authOnce.Do(func() {
+		if s.Auth == nil {
+			s.Auth = &auth.Authenticator{Config: s.Config, Logger: s.Log}
+		}
+	})
+	return s.Auth
 }
 
 func (s *Server) limits() wire.Limits {
@@ -71,17 +95,30 @@ func (s *Server) Serve(ctx context.Context, c net.Conn) {
 	_, _ = rand.Read(idb[:])
 	log := orDefault(s.Log, slog.Default()).With("conn", hex.EncodeToString(idb[:]),
 		"remote", c.RemoteAddr().String())
+	var sess *session
 	defer func() {
 		if r := recover(); r != nil {
 			log.Error("panic", "err", r, "stack", string(debug.Stack()))
+		}
+		if sess != nil {
+			c = sess.conn // after STARTTLS: close TLS too (close_notify)
 		}
 		if err := c.Close(); err != nil && !errors.Is(err, net.ErrClosed) && !errors.Is(err, os.ErrClosed) {
 			log.Debug("close", "err", err)
 		}
 	}()
+	if s.ImplicitTLS {
+		tc, err := handshake(ctx, c, s.TLSConfig)
+		if err != nil {
+			log.Info("TLS handshake failed", "err", err)
+			return
+		}
+		c = tc
+	}
+	_, secure := c.(*tls.Conn)
 	lim := s.limits()
-	sess := &session{
-		srv: s, conn: c, log: log, lim: lim,
+	sess = &session{
+		srv: s, conn: c, log: log, lim: lim, tls: secure,
 		idle:   orDefault(s.IdleTimeout, DefaultIdleTimeout),
 		poll:   orDefault(s.PollInterval, DefaultPollInterval),
 		maxBad: orDefault(s.MaxBad, DefaultMaxBad),
@@ -93,29 +130,61 @@ func (s *Server) Serve(ctx context.Context, c net.Conn) {
 		sess.w.Raw("+ Ready for literal data\r\n")
 		return sess.flush()
 	}
-	log.Debug("connect")
+	sess.sasl = &sasl.Server{
+		Auth: s.authenticator(), Service: "imapd", RemoteIP: remoteIP(c),
+		TLS: secure, Insecure: s.AllowInsecureAuth, Ctx: ctx,
+	}
+	log.Debug("connect", "tls", secure)
 	err := sess.run(ctx)
 	if err != nil && !errors.Is(err, io.EOF) {
 		log.Info("session ended", "err", err)
 	}
 }
 
-// insecureAuthRefused reports whether a password may not be sent on this
-// connection: it is not encrypted, the peer is not on loopback, and the
-// administrator did not allow it (RFC 3501 section 6.2.3, LOGINDISABLED).
-func (s *session) insecureAuthRefused() bool {
-	if s.tls || s.srv.AllowInsecureAuth {
-		return false
+// handshake runs the server side of a TLS handshake on c, bounded in
+// time and ended by shutdown (ctx); the deadline is cleared afterwards
+// (the session sets its own).
+func handshake(ctx context.Context, c net.Conn, cfg *tls.Config) (*tls.Conn, error) {
+	if cfg == nil {
+		return nil, errors.New("no TLS configuration")
 	}
-	host := s.conn.RemoteAddr().String()
+	tc := tls.Server(c, cfg)
+	if err := c.SetDeadline(time.Now().Add(handshakeTimeout)); err != nil {
+		return nil, err
+	}
+	if err := tc.HandshakeContext(ctx); err != nil {
+		return nil, err
+	}
+	return tc, c.SetDeadline(time.Time{})
+}
+
+// remoteIP is the client's address, the zero Addr if it is not an IP
+// address (then passwords count against the account only).
+func remoteIP(c net.Conn) netip.Addr {
+	host := c.RemoteAddr().String()
 	if h, _, err := net.SplitHostPort(host); err == nil {
 		host = h
 	}
-	ip := net.ParseIP(host)
-	return ip == nil || !ip.IsLoopback()
+	ip, err := netip.ParseAddr(host)
+	if err != nil {
+		return netip.Addr{}
+	}
+	return ip.Unmap()
+}
+
+// insecureAuthRefused reports whether a password may not be sent on this
+// connection: it is not encrypted, the peer is not on loopback, and the
+// administrator did not allow it (RFC 3501 section 6.2.3, LOGINDISABLED).
+// sasl.PlaintextAllowed is the rule every daemon shares.
+func (s *session) insecureAuthRefused() bool {
+	return !sasl.PlaintextAllowed(s.sasl.TLS, s.sasl.RemoteIP, s.sasl.Insecure)
 }
 
 // capabilities lists what this session offers (RFC 3501 section 7.2.1).
+// Before login: LOGINDISABLED where a password may not be sent in clear,
+// the SASL mechanisms allowed on this connection (RFC 4422; SCRAM-SHA-256
+// always, PLAIN and LOGIN only where a password may be sent), and
+// STARTTLS until TLS is on.
 func (s *session) capabilities() string {
 	caps := []string{"IMAP4rev1", "LITERAL+", "SASL-IR", "ID", "ENABLE", "IDLE", "NAMESPACE",
 		"UNSELECT", "UIDPLUS", "MOVE", "ESEARCH", "SEARCHRES", "SPECIAL-USE", "CHILDREN", "LIST-EXTENDED", "LIST-STATUS", "QUOTA", "QUOTA=RES-STORAGE", "SORT", "THREAD=ORDEREDSUBJECT", "THREAD=REFERENCES", "BINARY", "STATUS=SIZE",
@@ -123,8 +192,9 @@ func (s *session) capabilities() string {
 	if s.state == stateNotAuth {
 		if s.insecureAuthRefused() {
 			caps = append(caps, "LOGINDISABLED")
-		} else {
-			caps = append(caps, "AUTH=PLAIN")
+		}
+		for _, m := range s.sasl.Mechanisms() {
+			caps = append(caps, "AUTH="+m)
 		}
 		if s.srv.TLSConfig != nil && !s.tls {
 			caps = append(caps, "STARTTLS")

@@ -11,6 +11,7 @@ import (
 	"mailsrv/pkg/config"
 	"mailsrv/pkg/imap/wire"
 	"mailsrv/pkg/mailstore"
+	"mailsrv/pkg/sasl"
 )
 
 // state is the connection state of RFC 3501 section 3.
@@ -37,10 +38,11 @@ type session struct {
 	w      *wire.Writer
 
 	state        state
-	tls          bool        // the connection is encrypted (STARTTLS/--tls: a later issue)
-	bad          int         // bad commands in a row
-	authFailures int         // failed logins
-	user         config.User // after login
+	tls          bool         // the connection is encrypted (STARTTLS or --tls)
+	sasl         *sasl.Server // checks logins; knows TLS and the peer
+	bad          int          // bad commands in a row
+	authFailures int          // failed logins
+	user         config.User  // after login
 	store        *mailstore.Store
 	sel          *selected // in the selected state
 }
@@ -232,6 +234,10 @@ func (s *session) finish(c *command, err error) error {
 	if errors.As(err, &ce) {
 		_, err := s.readError(ce.err)
 		return err
+	}
+	if errors.Is(err, errAnswered) {
+		s.bad = 0
+		return nil
 	}
 	switch {
 	case err == nil:

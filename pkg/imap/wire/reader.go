@@ -287,3 +287,9 @@ func (c *Command) String() string {
 // SetMaxLiteral changes the literal limit (lower before login, APPENDLIMIT
 // after).
 func (r *Reader) SetMaxLiteral(n int64) { r.lim.MaxLiteral = n }
+
+// Buffered returns how many bytes were received but not yet read as
+// commands. After STARTTLS they are thrown away with the Reader: they came
+// in the clear and must never be taken as commands (RFC 3501 section
+// 6.2.1, the STARTTLS command injection flaw).
+func (r *Reader) Buffered() int { return r.br.Buffered() }
