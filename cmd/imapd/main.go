@@ -6,26 +6,19 @@
 package main
 
 import (
-	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
 	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 
 	"github.com/urfave/cli/v2"
 
 	"mailsrv/pkg/auth"
 	"mailsrv/pkg/config"
+	"mailsrv/pkg/daemon"
 	"mailsrv/pkg/imap"
 	"mailsrv/pkg/imap/wire"
 	"mailsrv/pkg/throttle"
-	"mailsrv/pkg/tlsconf"
-	"mailsrv/pkg/ucspi"
 )
 
 // Exit codes, sysexits.h.
@@ -72,16 +65,10 @@ func run(c *cli.Context) error {
 	if c.Int64("append-limit") < 1024 {
 		return cli.Exit("--append-limit: at least 1024 bytes", exitUsage)
 	}
-	logw, err := logWriter(c.String("log"))
+	log, err := daemon.Logger("imapd", c.String("log"), c.Bool("debug"))
 	if err != nil {
 		return cli.Exit(err.Error(), exitTemp)
 	}
-	level := slog.LevelInfo
-	if c.Bool("debug") {
-		level = slog.LevelDebug
-	}
-	log := slog.New(slog.NewTextHandler(logw, &slog.HandlerOptions{Level: level})).With("prog", "imapd")
-	slog.SetDefault(log)
 	if c.Duration("timeout") < imap.DefaultIdleTimeout {
 		log.Warn("--timeout is below the 30 minutes of RFC 3501 section 5.4")
 	}
@@ -89,7 +76,7 @@ func run(c *cli.Context) error {
 	lim.MaxLiteral = c.Int64("append-limit")
 	lim.MaxDiscard = 2 * lim.MaxLiteral
 	cfg := config.Open(c.String("root"))
-	tlsConfig, err := loadTLS(cfg, c.Bool("tls"), log)
+	tlsConfig, err := daemon.TLS(cfg, "", c.Bool("tls"), log)
 	if err != nil {
 		return cli.Exit(err.Error(), exitTemp)
 	}
@@ -108,40 +95,8 @@ func run(c *cli.Context) error {
 		PollInterval:      c.Duration("poll"),
 		AllowInsecureAuth: c.Bool("allow-insecure-auth"),
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-	defer stop()
-	if addr := c.String("listen"); addr != "" {
-		if err := ucspi.Listen(ctx, addr, srv.Serve); err != nil {
-			return cli.Exit(err.Error(), exitTemp)
-		}
-		return nil
+	if err := daemon.Serve(c.String("listen"), srv.Serve); err != nil {
+		return cli.Exit(err.Error(), exitTemp)
 	}
-	srv.Serve(ctx, ucspi.Stdio())
 	return nil
-}
-
-// loadTLS loads the certificates of ROOT/etc/tls (tlsconf.ForDaemon):
-// nil without one (STARTTLS is then not offered), an error without one
-// under --tls.
-func loadTLS(cfg *config.Config, implicit bool, log *slog.Logger) (*tls.Config, error) {
-	host, err := cfg.Hostname()
-	if err != nil {
-		return nil, err
-	}
-	tc, err := tlsconf.ForDaemon(cfg.Root, host, implicit)
-	if err == nil && tc == nil {
-		log.Debug("no TLS certificate: STARTTLS not offered")
-	}
-	return tc, err
-}
-
-func logWriter(path string) (io.Writer, error) {
-	if path == "" {
-		return os.Stderr, nil
-	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0640)
-	if err != nil {
-		return nil, fmt.Errorf("log file: %w", err)
-	}
-	return f, nil
 }

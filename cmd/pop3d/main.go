@@ -5,26 +5,19 @@
 package main
 
 import (
-	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
 	"os"
-	"os/signal"
 	"strconv"
 	"strings"
-	"syscall"
 
 	"github.com/urfave/cli/v2"
 
 	"mailsrv/pkg/auth"
 	"mailsrv/pkg/config"
+	"mailsrv/pkg/daemon"
 	"mailsrv/pkg/pop3"
 	"mailsrv/pkg/throttle"
-	"mailsrv/pkg/tlsconf"
-	"mailsrv/pkg/ucspi"
 )
 
 // Exit codes, sysexits.h.
@@ -73,22 +66,16 @@ func run(c *cli.Context) error {
 	if _, err := strconv.ParseUint(expire, 10, 16); err != nil && expire != "NEVER" && expire != "" {
 		return cli.Exit("--expire: want a number of days or NEVER", exitUsage)
 	}
-	logw, err := logWriter(c.String("log"))
+	log, err := daemon.Logger("pop3d", c.String("log"), c.Bool("debug"))
 	if err != nil {
 		return cli.Exit(err.Error(), exitTemp)
 	}
-	level := slog.LevelInfo
-	if c.Bool("debug") {
-		level = slog.LevelDebug
-	}
-	log := slog.New(slog.NewTextHandler(logw, &slog.HandlerOptions{Level: level})).With("prog", "pop3d")
-	slog.SetDefault(log)
 	if c.Duration("timeout") < pop3.DefaultIdleTimeout {
 		log.Warn("--timeout is below the 10 minutes of RFC 1939 section 3")
 	}
 
 	cfg := config.Open(c.String("root"))
-	tlsConfig, err := loadTLS(cfg, c.Bool("tls"), log)
+	tlsConfig, err := daemon.TLS(cfg, "", c.Bool("tls"), log)
 	if err != nil {
 		return cli.Exit(err.Error(), exitTemp)
 	}
@@ -108,38 +95,8 @@ func run(c *cli.Context) error {
 		LoginDelay:        c.Duration("login-delay"),
 		MaxConnections:    c.Int("max-connections"),
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-	defer stop()
-	if addr := c.String("listen"); addr != "" {
-		if err := ucspi.Listen(ctx, addr, srv.Serve); err != nil {
-			return cli.Exit(err.Error(), exitTemp)
-		}
-		return nil
+	if err := daemon.Serve(c.String("listen"), srv.Serve); err != nil {
+		return cli.Exit(err.Error(), exitTemp)
 	}
-	srv.Serve(ctx, ucspi.Stdio())
 	return nil
-}
-
-// loadTLS loads the certificates of ROOT/etc/tls (tlsconf.ForDaemon).
-func loadTLS(cfg *config.Config, implicit bool, log *slog.Logger) (*tls.Config, error) {
-	host, err := cfg.Hostname()
-	if err != nil {
-		return nil, err
-	}
-	tc, err := tlsconf.ForDaemon(cfg.Root, host, implicit)
-	if err == nil && tc == nil {
-		log.Debug("no TLS certificate: STLS not offered")
-	}
-	return tc, err
-}
-
-func logWriter(path string) (io.Writer, error) {
-	if path == "" {
-		return os.Stderr, nil
-	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0640)
-	if err != nil {
-		return nil, fmt.Errorf("log file: %w", err)
-	}
-	return f, nil
 }

@@ -5,9 +5,7 @@
 package main
 
 import (
-	"crypto/tls"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -18,11 +16,11 @@ import (
 
 	"mailsrv/pkg/auth"
 	"mailsrv/pkg/config"
+	"mailsrv/pkg/daemon"
 	"mailsrv/pkg/progs"
 	"mailsrv/pkg/queue"
 	"mailsrv/pkg/smtpd"
 	"mailsrv/pkg/throttle"
-	"mailsrv/pkg/tlsconf"
 )
 
 // Exit codes, sysexits.h.
@@ -80,12 +78,10 @@ func run(c *cli.Context) error {
 	if c.NArg() > 0 {
 		return fail(exitUsage, fmt.Sprintf("unexpected arguments: %q", c.Args().Slice()))
 	}
-	logw, err := logWriter(c.String("log"))
+	log, err := daemon.Logger("smtpd", c.String("log"), false)
 	if err != nil {
 		return fail(exitTemp, err.Error())
 	}
-	log := slog.New(slog.NewTextHandler(logw, nil)).With("prog", "smtpd")
-	slog.SetDefault(log)
 
 	switch c.String("inject") {
 	case "auto", "direct", "process":
@@ -98,7 +94,7 @@ func run(c *cli.Context) error {
 		return fail(exitTemp, err.Error())
 	}
 	cfg := config.Open(root)
-	tlsConfig, err := daemonTLS(cfg, c.String("hostname"), c.Bool("tls"), log)
+	tlsConfig, err := daemon.TLS(cfg, c.String("hostname"), c.Bool("tls"), log)
 	if err != nil {
 		return fail(exitTemp, err.Error())
 	}
@@ -166,17 +162,6 @@ func injector(c *cli.Context, root string) (queue.Injector, func()) {
 	return p, p.Close
 }
 
-func logWriter(path string) (io.Writer, error) {
-	if path == "" {
-		return os.Stderr, nil
-	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0640)
-	if err != nil {
-		return nil, fmt.Errorf("log file: %w", err)
-	}
-	return f, nil
-}
-
 // listen serves addr until SIGTERM or SIGINT.
 func listen(srv *smtpd.Server, addr string, log *slog.Logger) error {
 	ln, err := net.Listen("tcp", addr)
@@ -197,20 +182,4 @@ func listen(srv *smtpd.Server, addr string, log *slog.Logger) error {
 		return fail(exitTemp, err.Error())
 	}
 	return nil
-}
-
-// daemonTLS loads the certificates of ROOT/etc/tls (tlsconf.ForDaemon).
-func daemonTLS(cfg *config.Config, hostname string, implicit bool, log *slog.Logger) (*tls.Config, error) {
-	if hostname == "" {
-		h, err := cfg.Hostname()
-		if err != nil {
-			return nil, err
-		}
-		hostname = h
-	}
-	tc, err := tlsconf.ForDaemon(cfg.Root, hostname, implicit)
-	if err == nil && tc == nil {
-		log.Info("no TLS certificate: STARTTLS not offered")
-	}
-	return tc, err
 }

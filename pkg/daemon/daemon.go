@@ -1,0 +1,73 @@
+// Package daemon is the start-up plumbing that smtpd, imapd and pop3d
+// share: where the log goes (stderr for tcpserver, s6 and systemd; a file
+// under inetd, where stderr is the client's socket), whether TLS is on
+// offer, and serving either one connection on stdin/stdout or a listener
+// until SIGTERM or SIGINT.
+package daemon
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"mailsrv/pkg/config"
+	"mailsrv/pkg/tlsconf"
+	"mailsrv/pkg/ucspi"
+)
+
+// Logger returns the program's logger, key=value lines on stderr, or
+// appended to path when it is set, and makes it the default.
+func Logger(prog, path string, debug bool) (*slog.Logger, error) {
+	var w io.Writer = os.Stderr
+	if path != "" {
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0640)
+		if err != nil {
+			return nil, fmt.Errorf("log file: %w", err)
+		}
+		w = f
+	}
+	level := slog.LevelInfo
+	if debug {
+		level = slog.LevelDebug
+	}
+	log := slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level})).With("prog", prog)
+	slog.SetDefault(log)
+	return log, nil
+}
+
+// TLS loads the certificates of ROOT/etc/tls (tlsconf.ForDaemon): nil
+// without one, so the upgrade (STARTTLS, STLS) is not offered, and an error
+// without one when implicit (--tls) is set. hostname picks the default
+// certificate; "" means etc/me.
+func TLS(cfg *config.Config, hostname string, implicit bool, log *slog.Logger) (*tls.Config, error) {
+	if hostname == "" {
+		h, err := cfg.Hostname()
+		if err != nil {
+			return nil, err
+		}
+		hostname = h
+	}
+	tc, err := tlsconf.ForDaemon(cfg.Root, hostname, implicit)
+	if err == nil && tc == nil {
+		log.Info("no TLS certificate in etc/tls: the TLS upgrade is not offered")
+	}
+	return tc, err
+}
+
+// Serve runs h on a listener at addr, or, when addr is "", on the one
+// connection of stdin/stdout, until SIGTERM or SIGINT (then the listener
+// waits for the sessions in progress).
+func Serve(addr string, h ucspi.Handler) error {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	if addr != "" {
+		return ucspi.Listen(ctx, addr, h)
+	}
+	h(ctx, ucspi.Stdio())
+	return nil
+}
