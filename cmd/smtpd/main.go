@@ -21,6 +21,7 @@ import (
 	"mailsrv/pkg/queue"
 	"mailsrv/pkg/smtpd"
 	"mailsrv/pkg/throttle"
+	"mailsrv/pkg/ucspi"
 )
 
 // Exit codes, sysexits.h.
@@ -135,7 +136,7 @@ func run(c *cli.Context) error {
 	// The client's socket is fd 1: a write after it has gone (TLS's
 	// close_notify) must fail as an error, not kill us with SIGPIPE.
 	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
-	if err := srv.ServeConn(smtpd.NewStdioConn()); err != nil {
+	if err := srv.ServeConn(ucspi.Stdio()); err != nil {
 		return fail(exitTemp, err.Error())
 	}
 	return nil

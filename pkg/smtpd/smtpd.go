@@ -17,7 +17,7 @@
 //
 // A Server serves connections from a listener (one goroutine each) or a
 // single connection, such as the one on stdin/stdout under tcpserver or
-// inetd (see StdioConn), in clear text with STARTTLS or in implicit TLS
+// inetd (ucspi.Stdio), in clear text with STARTTLS or in implicit TLS
 // (RFC 8314, port 465).
 package smtpd
 
@@ -41,6 +41,7 @@ import (
 	"mailsrv/pkg/auth"
 	"mailsrv/pkg/config"
 	"mailsrv/pkg/queue"
+	"mailsrv/pkg/ucspi"
 )
 
 // Defaults of Options, in one place.
@@ -195,7 +196,7 @@ func (s *Server) Serve(l net.Listener) error {
 
 // ServeConn serves one connection and returns when it is over.
 func (s *Server) ServeConn(c net.Conn) error {
-	return s.Serve(newOneConnListener(c))
+	return s.Serve(ucspi.NewSingleListener(c))
 }
 
 // Close closes the listeners and every open connection.

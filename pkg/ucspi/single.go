@@ -1,14 +1,15 @@
 package ucspi
 
 import (
-	"errors"
+	"fmt"
 	"net"
 	"sync"
 )
 
 // ErrDone is returned by a SingleListener's Accept once its connection has
-// been closed: a server's Serve loop ends with it.
-var ErrDone = errors.New("ucspi: the one connection has ended")
+// been closed: a server's Serve loop ends with it. It is a net.ErrClosed,
+// which servers take as a normal end.
+var ErrDone = fmt.Errorf("ucspi: the one connection has ended: %w", net.ErrClosed)
 
 // SingleListener hands one connection (such as Stdio()) to a server that
 // wants a net.Listener (go-smtp's Serve), and then reports itself done

@@ -14,6 +14,7 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -21,6 +22,10 @@ import (
 type StdioConn struct {
 	in, out     *os.File
 	local, peer net.Addr
+
+	once   sync.Once
+	err    error
+	closed atomic.Bool
 }
 
 // Stdio returns the connection on fd 0/1, with the addresses from the UCSPI
@@ -73,9 +78,13 @@ func netError(op string, err error) error {
 func (c *StdioConn) LocalAddr() net.Addr  { return c.local }
 func (c *StdioConn) RemoteAddr() net.Addr { return c.peer }
 
-// Close closes both descriptors.
+// Close closes both descriptors, once; later calls return the first result.
 func (c *StdioConn) Close() error {
-	return errors.Join(c.in.Close(), c.out.Close())
+	c.once.Do(func() {
+		c.closed.Store(true)
+		c.err = errors.Join(c.in.Close(), c.out.Close())
+	})
+	return c.err
 }
 
 // SetDeadline sets both deadlines. Deadlines work when fd 0 and 1 are
@@ -84,7 +93,13 @@ func (c *StdioConn) SetDeadline(t time.Time) error {
 	return errors.Join(c.SetReadDeadline(t), c.SetWriteDeadline(t))
 }
 
+// SetReadDeadline returns net.ErrClosed once the connection is closed (a
+// closed file's own error is not one), which protocol libraries that set a
+// deadline before each read take as the quiet end of the session.
 func (c *StdioConn) SetReadDeadline(t time.Time) error {
+	if c.closed.Load() {
+		return net.ErrClosed
+	}
 	if err := c.in.SetReadDeadline(t); err != nil && !errors.Is(err, os.ErrNoDeadline) {
 		return err
 	}
@@ -92,6 +107,9 @@ func (c *StdioConn) SetReadDeadline(t time.Time) error {
 }
 
 func (c *StdioConn) SetWriteDeadline(t time.Time) error {
+	if c.closed.Load() {
+		return net.ErrClosed
+	}
 	if err := c.out.SetWriteDeadline(t); err != nil && !errors.Is(err, os.ErrNoDeadline) {
 		return err
 	}

@@ -4,10 +4,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"strings"
 )
 
 // report prints a Markdown table of two result files, with the ratio
-// Dovecot/mailsrv of each figure (above 1: mailsrv is faster or smaller).
+// Dovecot/mailsrv of each figure (above 1: mailsrv is faster or smaller),
+// and where it was measured the serving process's CPU time and its ratio.
 func report(args []string) error {
 	if len(args) != 2 {
 		return fmt.Errorf("report: want MAILSRV.json DOVECOT.json")
@@ -25,8 +27,8 @@ func report(args []string) error {
 	ours, theirs := res[0], res[1]
 	fmt.Printf("%v messages; UID SEARCH HEADER SUBJECT %q: %v hits (mailsrv), %v (Dovecot)\n\n",
 		ours["messages"], SearchNeedle, ours["search_hits"], theirs["search_hits"])
-	fmt.Println("| figure | mailsrv | Dovecot | ratio Dovecot/mailsrv |")
-	fmt.Println("|---|---:|---:|---:|")
+	fmt.Println("| figure | mailsrv | Dovecot | ratio | mailsrv CPU | Dovecot CPU | CPU ratio |")
+	fmt.Println("|---|---:|---:|---:|---:|---:|---:|")
 	rows := []struct{ key, name, unit string }{
 		{"cold_login_select_ms", "LOGIN+SELECT, cold (first open)", "ms"},
 		{"cold_login_ms", "- of which LOGIN", "ms"},
@@ -51,13 +53,22 @@ func report(args []string) error {
 		if r.unit == "MiB" {
 			a, b = a/1024, b/1024
 		}
-		ratio := "-"
-		if a > 0 {
-			ratio = fmt.Sprintf("%.2f", b/a)
+		cpu := "| | |"
+		ck := strings.TrimSuffix(r.key, "_ms") + "_cpu_ms"
+		if ca, ok := ours[ck]; ok {
+			cb := theirs[ck]
+			cpu = fmt.Sprintf("%s ms | %s ms | %s |", num(ca), num(cb), ratio(ca, cb))
 		}
-		fmt.Printf("| %s | %s %s | %s %s | %s |\n", r.name, num(a), r.unit, num(b), r.unit, ratio)
+		fmt.Printf("| %s | %s %s | %s %s | %s | %s\n", r.name, num(a), r.unit, num(b), r.unit, ratio(a, b), cpu)
 	}
 	return nil
+}
+
+func ratio(ours, theirs float64) string {
+	if ours <= 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.2f", theirs/ours)
 }
 
 func num(v float64) string {

@@ -79,6 +79,7 @@ type session struct {
 	*conn
 	pid            int
 	login, select_ time.Duration
+	selectCPU      time.Duration
 	exists         int
 	hwmLogin       int // kB, VmHWM after LOGIN, before the reset
 	rssLogin       int // kB, VmRSS just after the reset
@@ -115,6 +116,7 @@ func (b *bench) open(timeout time.Duration) (*session, error) {
 		_ = c.Close()
 		return nil, err
 	}
+	c0 := cpuTime(s.pid)
 	t1 := time.Now()
 	err = c.cmd("SELECT INBOX", func(l []byte) {
 		if f := bytes.Fields(l); len(f) == 3 && string(f[2]) == "EXISTS" {
@@ -122,6 +124,7 @@ func (b *bench) open(timeout time.Duration) (*session, error) {
 		}
 	})
 	s.select_ = time.Since(t1)
+	s.selectCPU = cpuTime(s.pid) - c0
 	if err == nil && s.exists == 0 {
 		err = fmt.Errorf("SELECT: no EXISTS")
 	}
@@ -144,16 +147,25 @@ func (s *session) close() (hwm int, err error) {
 	return hwm, err
 }
 
-// search runs UID SEARCH HEADER SUBJECT and returns the number of UIDs.
-func (s *session) search() (int, time.Duration, error) {
-	n := 0
+// timed runs one command and returns its wall time and the serving
+// process's CPU time.
+func (s *session) timed(text string, untagged func([]byte)) (wall, cpu time.Duration, err error) {
+	c0 := cpuTime(s.pid)
 	t := time.Now()
-	err := s.cmd("UID SEARCH HEADER SUBJECT "+quote(SearchNeedle), func(l []byte) {
+	err = s.cmd(text, untagged)
+	wall = time.Since(t)
+	return wall, cpuTime(s.pid) - c0, err
+}
+
+// search runs UID SEARCH HEADER SUBJECT and returns the number of UIDs.
+func (s *session) search() (int, time.Duration, time.Duration, error) {
+	n := 0
+	wall, cpu, err := s.timed("UID SEARCH HEADER SUBJECT "+quote(SearchNeedle), func(l []byte) {
 		if bytes.HasPrefix(l, []byte("* SEARCH")) {
 			n += len(bytes.Fields(l)) - 2
 		}
 	})
-	return n, time.Since(t), err
+	return n, wall, cpu, err
 }
 
 func (b *bench) cold() error {
@@ -164,13 +176,15 @@ func (b *bench) cold() error {
 	b.res["messages"] = float64(s.exists)
 	b.res["cold_login_ms"] = ms(s.login)
 	b.res["cold_select_ms"] = ms(s.select_)
+	b.res["cold_select_cpu_ms"] = ms(s.selectCPU)
 	b.res["cold_login_select_ms"] = ms(s.login + s.select_)
-	n, d, err := s.search()
+	n, d, cpu, err := s.search()
 	if err != nil {
 		return err
 	}
 	b.res["search_hits"] = float64(n)
 	b.res["cold_search_ms"] = ms(d)
+	b.res["cold_search_cpu_ms"] = ms(cpu)
 	hwm, err := s.close()
 	b.res["cold_hwm_login_kb"] = float64(s.hwmLogin)
 	b.res["cold_hwm_work_kb"] = float64(hwm)
@@ -180,7 +194,7 @@ func (b *bench) cold() error {
 }
 
 func (b *bench) warmLogins(n int) error {
-	var login, sel, both []float64
+	var login, sel, selCPU, both []float64
 	for range n {
 		s, err := b.open(5 * time.Minute)
 		if err != nil {
@@ -191,10 +205,12 @@ func (b *bench) warmLogins(n int) error {
 		}
 		login = append(login, ms(s.login))
 		sel = append(sel, ms(s.select_))
+		selCPU = append(selCPU, ms(s.selectCPU))
 		both = append(both, ms(s.login+s.select_))
 	}
 	b.res["warm_login_ms"] = median(login)
 	b.res["warm_select_ms"] = median(sel)
+	b.res["warm_select_cpu_ms"] = median(selCPU)
 	b.res["warm_login_select_ms"] = median(both)
 	return nil
 }
@@ -205,12 +221,12 @@ func (b *bench) work(runs, searches int) error {
 		return err
 	}
 	defer s.conn.Close()
-	var flags, env, srch []float64
+	var flags, env, srch, flagsCPU, envCPU, srchCPU []float64
 	for range runs {
 		n := 0
-		t := time.Now()
-		err := s.cmd("UID FETCH 1:* (FLAGS)", func(l []byte) { n++ })
-		flags = append(flags, ms(time.Since(t)))
+		wall, cpu, err := s.timed("UID FETCH 1:* (FLAGS)", func(l []byte) { n++ })
+		flags = append(flags, ms(wall))
+		flagsCPU = append(flagsCPU, ms(cpu))
 		if err == nil && n != s.exists {
 			err = fmt.Errorf("UID FETCH 1:* (FLAGS): %d responses for %d messages", n, s.exists)
 		}
@@ -221,13 +237,13 @@ func (b *bench) work(runs, searches int) error {
 	set := fmt.Sprintf("%d:%d", max(1, s.exists-99), s.exists)
 	for range runs {
 		n := 0
-		t := time.Now()
-		err := s.cmd("FETCH "+set+" (ENVELOPE)", func(l []byte) {
+		wall, cpu, err := s.timed("FETCH "+set+" (ENVELOPE)", func(l []byte) {
 			if bytes.Contains(l, []byte("ENVELOPE")) {
 				n++
 			}
 		})
-		env = append(env, ms(time.Since(t)))
+		env = append(env, ms(wall))
+		envCPU = append(envCPU, ms(cpu))
 		if err == nil && n != min(100, s.exists) {
 			err = fmt.Errorf("FETCH %s (ENVELOPE): %d envelopes", set, n)
 		}
@@ -236,10 +252,11 @@ func (b *bench) work(runs, searches int) error {
 		}
 	}
 	for range searches {
-		n, d, err := s.search()
+		n, d, cpu, err := s.search()
 		if err != nil {
 			return err
 		}
+		srchCPU = append(srchCPU, ms(cpu))
 		if float64(n) != b.res["search_hits"] {
 			return fmt.Errorf("UID SEARCH: %d hits, %v in the cold session", n, b.res["search_hits"])
 		}
@@ -248,6 +265,9 @@ func (b *bench) work(runs, searches int) error {
 	b.res["fetch_flags_ms"] = median(flags)
 	b.res["fetch_envelope100_ms"] = median(env)
 	b.res["warm_search_ms"] = median(srch)
+	b.res["fetch_flags_cpu_ms"] = median(flagsCPU)
+	b.res["fetch_envelope100_cpu_ms"] = median(envCPU)
+	b.res["warm_search_cpu_ms"] = median(srchCPU)
 	hwm, err := s.close()
 	b.res["warm_hwm_login_kb"] = float64(s.hwmLogin)
 	b.res["warm_hwm_work_kb"] = float64(hwm)
