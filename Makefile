@@ -54,10 +54,11 @@ man:
 	@for f in man/*.scd; do scdoc < $$f > $${f%.scd} || exit 1; done
 
 install: build
-	install -d $(DESTDIR)$(LIBEXEC) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8
+	install -d $(DESTDIR)$(LIBEXEC) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man7 $(DESTDIR)$(MANDIR)/man8
 	for p in $(PROGRAMS); do install -m 755 bin/$$p $(DESTDIR)$(LIBEXEC)/$$p; done
 	ln -sf $(LIBEXEC)/mailctl $(DESTDIR)$(SBINDIR)/mailctl
 	for f in man/*.5; do install -m 644 $$f $(DESTDIR)$(MANDIR)/man5/; done
+	for f in man/*.7; do install -m 644 $$f $(DESTDIR)$(MANDIR)/man7/; done
 	for f in man/*.8; do install -m 644 $$f $(DESTDIR)$(MANDIR)/man8/; done
 
 fmt:
