@@ -2,12 +2,11 @@ package lmtp
 
 import (
 	"errors"
-	"fmt"
-	"log/slog"
 	"net"
 
 	"github.com/emersion/go-smtp"
 
+	"mailsrv/pkg/daemon"
 	"mailsrv/pkg/ucspi"
 )
 
@@ -23,7 +22,7 @@ func Serve(conn net.Conn, name string, newSession func() smtp.Session) error {
 	s.EnableSMTPUTF8 = true
 	s.MaxMessageBytes = 0 // the sessions enforce their own limits
 	s.MaxRecipients = 0
-	s.ErrorLog = logger{}
+	s.ErrorLog = daemon.LibLog{}
 	// A pipe to our own parent: no TLS, and no password ever crosses it.
 	// Sessions that offer AUTH do so to receive MAIL's AUTH= parameter.
 	s.AllowInsecureAuth = true
@@ -35,8 +34,3 @@ func Serve(conn net.Conn, name string, newSession func() smtp.Session) error {
 	}
 	return err
 }
-
-type logger struct{}
-
-func (logger) Printf(format string, v ...any) { slog.Warn("lmtp", "msg", fmt.Sprintf(format, v...)) }
-func (logger) Println(v ...any)               { slog.Warn("lmtp", "msg", fmt.Sprint(v...)) }

@@ -40,6 +40,7 @@ import (
 
 	"mailsrv/pkg/auth"
 	"mailsrv/pkg/config"
+	"mailsrv/pkg/daemon"
 	"mailsrv/pkg/queue"
 	"mailsrv/pkg/ucspi"
 )
@@ -167,7 +168,7 @@ func New(opts Options) (*Server, error) {
 	ss.ReadTimeout = opts.Timeout
 	ss.WriteTimeout = opts.Timeout
 	ss.EnableSMTPUTF8 = true
-	ss.ErrorLog = errorLog{opts.Log}
+	ss.ErrorLog = daemon.LibLog{Log: opts.Log}
 	if !opts.ImplicitTLS {
 		ss.TLSConfig = opts.TLS // STARTTLS is offered when set
 	}
@@ -214,12 +215,6 @@ type backend struct{ srv *Server }
 func (b backend) NewSession(c *smtp.Conn) (smtp.Session, error) {
 	return newSession(b.srv, c), nil
 }
-
-// errorLog sends go-smtp's internal error reports to slog.
-type errorLog struct{ log *slog.Logger }
-
-func (e errorLog) Printf(format string, v ...any) { e.log.Warn(fmt.Sprintf(format, v...)) }
-func (e errorLog) Println(v ...any)               { e.log.Warn(fmt.Sprint(v...)) }
 
 // trackingListener wraps each accepted connection in a clientConn, which
 // logs its opening and closing, and turns away connections beyond
