@@ -302,18 +302,52 @@ func TestPOP3FetchmailKeep(t *testing.T) {
 	r.addUser("dest@example.test")
 	r.pop3Fill(4)
 	_, addr := r.pop3Start()
+	fetchmailKeep(t, r, addr, "sslproto ''")
+}
+
+// fetchmail over TLS: POP3S (--tls) and STLS required by fetchmail.
+func TestPOP3FetchmailSSL(t *testing.T) {
+	for _, c := range []struct{ name, flag, rc string }{
+		{"pop3s", "--tls", "ssl\n  no sslcertck"},
+		{"stls", "", "sslproto 'TLS1.2+'\n  no sslcertck"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r := newRoot(t)
+			r.addUser("dest@example.test")
+			r.pop3Fill(4)
+			if _, err := tlsconf.SelfSigned(r.Dir, []string{"mx.example.test", "127.0.0.1"}, time.Hour); err != nil {
+				t.Fatal(err)
+			}
+			var args []string
+			if c.flag != "" {
+				args = append(args, c.flag)
+			}
+			_, addr := r.pop3Start(args...)
+			out := fetchmailKeep(t, r, addr, c.rc)
+			if !regexp.MustCompile(`using protocol TLSv1\.[23]`).MatchString(out) {
+				t.Errorf("fetchmail did not retrieve over TLS 1.2+:\n%s", out)
+			}
+		})
+	}
+}
+
+// fetchmailKeep runs fetchmail twice against addr with the given extra rc
+// lines, keeping mail on the server and delivering through our deliver to
+// dest@example.test; it checks that the first run delivers the four
+// messages and the second none, and returns the second run's output.
+func fetchmailKeep(t *testing.T, r *Root, addr, extra string) string {
+	t.Helper()
 	host, port, _ := strings.Cut(addr, ":")
 	home := t.TempDir()
 	rc := filepath.Join(home, "fetchmailrc")
 	mda := fmt.Sprintf("%s --root %s -d dest@example.test", bin(t, "deliver"), r.Dir)
-	r.t.Helper()
 	if err := os.WriteFile(rc, []byte(fmt.Sprintf(`set no syslog
 poll %s with service %s protocol pop3 uidl
   user "demo@example.test" there with password "%s" is "dest" here
   keep
-  sslproto ''
+  %s
   mda "%s"
-`, host, port, DemoPassword, mda)), 0600); err != nil {
+`, host, port, DemoPassword, extra, mda)), 0600); err != nil {
 		t.Fatal(err)
 	}
 	run := func() string {
@@ -327,9 +361,9 @@ poll %s with service %s protocol pop3 uidl
 		}
 		return string(out)
 	}
-	run()
+	first := run()
 	if got := len(messages(t, r.mailbox("dest"))); got != 4 {
-		t.Fatalf("first run delivered %d messages, want 4", got)
+		t.Fatalf("first run delivered %d messages, want 4\n%s", got, first)
 	}
 	out := run()
 	if got := len(messages(t, r.mailbox("dest"))); got != 4 {
@@ -338,6 +372,7 @@ poll %s with service %s protocol pop3 uidl
 	if got := len(messages(t, r.mailbox("demo"))); got != 4 {
 		t.Fatalf("keep: %d messages left on the server", got)
 	}
+	return first
 }
 
 func exitCodeOf(err error) int {
