@@ -10,6 +10,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -181,4 +182,21 @@ func (c *Config) LookupUser(key string) (User, bool, error) {
 // Mailbox returns the Maildir of a local user: mail/DOMAIN/LOCALPART.
 func (c *Config) Mailbox(u User) string {
 	return filepath.Join(c.MailDir(), u.Addr.Domain, u.Addr.Local)
+}
+
+// LoginName turns a login name into an address: user@domain as given, or a
+// bare local part completed with the local domain when there is exactly
+// one. Anything else is returned unchanged, to fail as an unknown user.
+func (c *Config) LoginName(name string) string {
+	if strings.Contains(name, "@") {
+		return name
+	}
+	domains, err := c.Domains()
+	if err != nil || len(domains) != 1 {
+		return name
+	}
+	for d := range domains {
+		name += "@" + d
+	}
+	return name
 }

@@ -3,7 +3,6 @@ package imap
 import (
 	"encoding/base64"
 	"errors"
-	"strings"
 
 	"mailsrv/pkg/auth"
 	"mailsrv/pkg/config"
@@ -33,7 +32,7 @@ const maxAuthFailures = 3
 var errCancelled = errors.New("AUTHENTICATE cancelled")
 
 // RFC 3501 section 6.2.3. A bare local part is completed with the only
-// local domain (see fullName).
+// local domain (see config.LoginName).
 func cmdLogin(s *session, c *command) error {
 	var user, pass string
 	err := c.p.SP()
@@ -52,7 +51,7 @@ func cmdLogin(s *session, c *command) error {
 	if err != nil {
 		return err
 	}
-	u, err := s.sasl.Password("LOGIN", s.fullName(user), pass)
+	u, err := s.sasl.Password("LOGIN", s.srv.Config.LoginName(user), pass)
 	return s.loggedIn(u, err, "LOGIN")
 }
 
@@ -196,21 +195,4 @@ func (s *session) openStore(u config.User) error {
 	s.r.SetMaxLiteral(s.lim.MaxLiteral)
 	s.log.Info("login", "user", u.Addr.Key(), "tls", s.tls)
 	return ok("CAPABILITY "+s.capabilities(), "logged in")
-}
-
-// fullName turns a login name into an address: user@domain as given, or
-// a bare local part when there is exactly one local domain (as pop3d
-// does). Anything else is passed on unchanged, to fail as an unknown user.
-func (s *session) fullName(name string) string {
-	if strings.Contains(name, "@") {
-		return name
-	}
-	domains, err := s.srv.Config.Domains()
-	if err != nil || len(domains) != 1 {
-		return name
-	}
-	for d := range domains {
-		name += "@" + d
-	}
-	return name
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net"
 	"strconv"
-	"strings"
 
 	"mailsrv/pkg/auth"
 	"mailsrv/pkg/config"
@@ -49,7 +48,7 @@ func (s *session) cmdPASS(cmd Command) {
 	case cmd.Rest == "":
 		s.fail(&Error{Code: CodeAuth, Msg: "empty password"})
 	default:
-		u, err := s.sasl.Password("USER", s.fullName(user), cmd.Rest)
+		u, err := s.sasl.Password("USER", s.srv.Config.LoginName(user), cmd.Rest)
 		s.loggedInAs(u, err)
 	}
 }
@@ -205,21 +204,4 @@ func (s *session) ip() string {
 		return host
 	}
 	return ip
-}
-
-// fullName turns a USER name into an address: user@domain as given, or a
-// bare local part when there is exactly one local domain. Anything else is
-// passed on unchanged, to fail as an unknown user does.
-func (s *session) fullName(name string) string {
-	if strings.Contains(name, "@") {
-		return name
-	}
-	domains, err := s.srv.Config.Domains()
-	if err != nil || len(domains) != 1 {
-		return name
-	}
-	for d := range domains {
-		name += "@" + d
-	}
-	return name
 }
