@@ -15,6 +15,8 @@ else
 	need curl curl
 	need scdoc scdoc
 	need python3 python3
+	need doveadm dovecot-core
+	need openssl openssl
 fi
 [ -z "$pkgs" ] && exit 0
 echo "installing:$pkgs"
