@@ -64,8 +64,11 @@ install: build
 fmt:
 	gofmt -w cmd pkg test
 
+# The race detector on the packages, and on the daemons the end-to-end
+# tests start (built with -race; a race they report fails the test).
 check: vet
 	$(GO) test -count=1 -race -shuffle=on ./pkg/...
+	MAILSRV_E2E_RACE=1 $(GO) test -count=1 -timeout 20m ./test/
 
 clean:
 	rm -rf bin

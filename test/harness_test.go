@@ -51,7 +51,11 @@ func bin(t testing.TB, name string) string {
 	defer buildMu.Unlock()
 	err, ok := built[name]
 	if !ok {
-		out, e := exec.Command("go", "build", "-o", filepath.Join(binDir, name), "mailsrv/cmd/"+name).CombinedOutput()
+		args := []string{"build", "-o", filepath.Join(binDir, name)}
+		if os.Getenv("MAILSRV_E2E_RACE") != "" { // make check: daemons built with -race
+			args = append(args, "-race")
+		}
+		out, e := exec.Command("go", append(args, "mailsrv/cmd/"+name)...).CombinedOutput()
 		if e != nil {
 			e = fmt.Errorf("go build %s: %v\n%s", name, e, out)
 		}
@@ -197,6 +201,9 @@ func (r *Root) start(prog string, args ...string) *Proc {
 	go func() { _ = cmd.Wait(); close(p.done) }()
 	r.t.Cleanup(func() {
 		p.Stop()
+		if strings.Contains(p.Log(), "WARNING: DATA RACE") {
+			r.t.Errorf("%s: the race detector found a data race", prog)
+		}
 		if r.t.Failed() {
 			r.t.Logf("%s log:\n%s", prog, p.Log())
 		}
