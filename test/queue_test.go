@@ -231,3 +231,44 @@ func TestQueueHoldsRemote(t *testing.T) {
 			strings.Contains(string(out), "held") && !strings.Contains(string(out), "demo@example.test")
 	})
 }
+
+// queue delete removes a deferred message for good, without a bounce; the
+// scheduler forgets it and goes on delivering the rest.
+func TestQueueDelete(t *testing.T) {
+	r := newRoot(t)
+	r.addUser("bob@example.test")
+	if err := os.RemoveAll(r.mailbox("demo")); err != nil {
+		t.Fatal(err)
+	}
+	r.write("mail/example.test/demo", "not a directory") // demo's deliveries are deferred
+	r.startQueue()
+	id, err := r.inject(t, "Subject: doomed\n\nx\n", "bob@example.test", "demo@example.test")
+	if err != nil {
+		t.Fatal(err, id)
+	}
+	queue := func(args ...string) (string, int) {
+		out, err := exec.Command(bin(t, "queue"), append([]string{"--root", r.Dir}, args...)...).CombinedOutput()
+		return string(out), exitCode(err)
+	}
+	waitFor(t, 20*time.Second, "a deferral", func() bool {
+		out, _ := queue("list")
+		return strings.Contains(out, "pending")
+	})
+	if out, code := queue("delete", id); code != 0 {
+		t.Fatalf("queue delete: exit %d %s", code, out)
+	}
+	if out, code := queue("delete", id); code != 66 {
+		t.Errorf("deleting it again: exit %d, want 66: %s", code, out)
+	}
+	if out, code := queue("delete", "../etc"); code == 0 {
+		t.Errorf("an id that escapes the queue was accepted: %s", out)
+	}
+	if _, err := r.inject(t, "Subject: fine\n\nx\n", "demo@example.test", "bob@example.test"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 20*time.Second, "the next delivery", func() bool { return len(messages(t, r.mailbox("bob"))) == 1 })
+	waitFor(t, 20*time.Second, "empty queue", func() bool { return queueEmpty(t, r) })
+	if n := len(messages(t, r.mailbox("bob"))); n != 1 {
+		t.Errorf("bob has %d messages: a bounce was sent for the deleted message", n)
+	}
+}

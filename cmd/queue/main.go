@@ -27,9 +27,10 @@ import (
 
 // Exit codes (sysexits.h).
 const (
-	exitUsage = 64
-	exitData  = 65
-	exitTemp  = 75
+	exitUsage   = 64
+	exitData    = 65
+	exitNoInput = 66
+	exitTemp    = 75
 )
 
 func main() {
@@ -39,7 +40,7 @@ func main() {
 		Usage: "the mailsrv mail queue",
 		Flags: []cli.Flag{&cli.StringFlag{Name: "root", Value: config.DefaultRoot,
 			EnvVars: []string{config.EnvRoot}, Usage: "mailsrv root directory"}},
-		Commands: []*cli.Command{injectCmd, runCmd, listCmd, flushCmd},
+		Commands: []*cli.Command{injectCmd, runCmd, listCmd, flushCmd, deleteCmd},
 		ExitErrHandler: func(c *cli.Context, err error) {
 			if err != nil {
 				cli.HandleExitCoder(err)
@@ -249,6 +250,32 @@ var flushCmd = &cli.Command{
 			return err
 		}
 		q.Poke('F')
+		return nil
+	},
+}
+
+var deleteCmd = &cli.Command{
+	Name:      "delete",
+	Usage:     "remove messages from the queue, without a bounce",
+	ArgsUsage: "ID...",
+	Action: func(c *cli.Context) error {
+		if c.NArg() == 0 {
+			return cli.Exit("queue delete: name at least one queue id (see queue list)", exitUsage)
+		}
+		q, err := openQueue(c)
+		if err != nil {
+			return err
+		}
+		for _, id := range c.Args().Slice() {
+			if err := q.Delete(id); err != nil {
+				code := exitTemp
+				if errors.Is(err, os.ErrNotExist) {
+					code = exitNoInput
+				}
+				return cli.Exit("queue delete: "+err.Error(), code)
+			}
+			slog.Info("deleted from the queue", "id", id)
+		}
 		return nil
 	},
 }

@@ -55,6 +55,13 @@ type failure struct {
 // runs in its own goroutine and touches only m.
 func (s *Scheduler) attempt(ctx context.Context, m *message) {
 	now := time.Now()
+	if _, err := os.Stat(s.Q.path(DirActive, m.id)); errors.Is(err, os.ErrNotExist) {
+		// Removed by `queue delete` (or by hand): forget it.
+		slog.Info("message gone from the queue, forgotten", "id", m.id)
+		_ = os.Remove(s.Q.path(DirState, m.id))
+		m.remove = true
+		return
+	}
 	var failed []failure
 	if m.rcpts == nil {
 		rs, f, err := s.expand(m.env, now)
