@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -18,6 +19,8 @@ type Folder struct {
 	Dir   string // the Maildir
 	ul    uidList
 	names map[string]string // base name → "cur/NAME" or "new/NAME", from the last scan
+	// names is shared with the listing cache (cache.go): ownNames before a change
+	namesShared bool
 
 	stamps   [2]dirStamp // new/ and cur/ when the last scan began
 	scanned  time.Time   // when the last scan began
@@ -59,6 +62,13 @@ func (f *Folder) Sync(claim bool) (Snapshot, []string, error) {
 func (f *Folder) sync(claim bool) (Snapshot, []string, error) {
 	var recent []string
 	scanned := false
+	if f.names == nil {
+		if snap, ok := f.adoptListing(); ok {
+			f.gen++
+			snap.Gen = f.gen
+			f.snap = &snap
+		}
+	}
 	if f.names == nil || f.dirty() {
 		// Read the UID list before listing the directories: a UID given
 		// before the listing belongs to a file the listing can see, so
@@ -93,6 +103,13 @@ func (f *Folder) sync(claim bool) (Snapshot, []string, error) {
 	if !scanned && err == nil && f.ul.gen == gen && f.snap != nil {
 		return *f.snap, nil, nil // nothing changed: the common case of a poll
 	}
+	if err == nil && f.ul.validity != 0 {
+		// The common case: every listed message has its UID already, as
+		// the snapshot's pass over the list shows; then missing is empty.
+		if snap, matched := f.snapshot(); matched == len(f.names) {
+			return f.keep(snap, scanned), recent, nil
+		}
+	}
 	var missing []string
 	for b := range f.names {
 		if _, ok := f.ul.uids[b]; !ok {
@@ -105,11 +122,20 @@ func (f *Folder) sync(claim bool) (Snapshot, []string, error) {
 			return Snapshot{}, nil, err
 		}
 	}
-	snap := f.snapshot()
+	snap, _ := f.snapshot()
+	return f.keep(snap, scanned), recent, nil
+}
+
+// keep makes snap the folder's current snapshot, and keeps the listing for
+// other sessions when it was just taken.
+func (f *Folder) keep(snap Snapshot, scanned bool) Snapshot {
 	f.gen++
 	snap.Gen = f.gen
 	f.snap = &snap
-	return snap, recent, nil
+	if scanned {
+		f.keepListing(snap)
+	}
+	return snap
 }
 
 // dirty reports whether new/ or cur/ may have changed since the last
@@ -128,36 +154,50 @@ func (f *Folder) dirty() bool {
 // dirStamp identifies one state of a directory.
 type dirStamp struct {
 	mtime int64
+	ctime int64
 	ino   uint64
 	size  int64
 }
 
-func statDir(p string) (dirStamp, error) {
-	fi, err := os.Stat(p)
-	if err != nil {
-		return dirStamp{}, err
-	}
-	st := dirStamp{mtime: fi.ModTime().UnixNano(), size: fi.Size()}
-	if sys, ok := fi.Sys().(*syscall.Stat_t); ok {
-		st.ino = sys.Ino
-	}
-	return st, nil
+// settled reports whether the directory's last change (mtime and ctime)
+// was more than a second before t, longer than any time stamp tick, so
+// that a change at or after t shows as a different stamp.
+func (st dirStamp) settled(t time.Time) bool {
+	limit := t.Add(-time.Second).UnixNano()
+	return st.mtime < limit && st.ctime < limit
 }
 
-func (f *Folder) snapshot() Snapshot {
-	s := Snapshot{Validity: f.ul.validity, Next: f.ul.next}
+func statDir(p string) (dirStamp, error) {
+	var sys syscall.Stat_t
+	if err := syscall.Stat(p, &sys); err != nil {
+		return dirStamp{}, &os.PathError{Op: "stat", Path: p, Err: err}
+	}
+	return dirStamp{
+		mtime: sys.Mtim.Nano(),
+		ctime: sys.Ctim.Nano(),
+		ino:   sys.Ino,
+		size:  sys.Size,
+	}, nil
+}
+
+// snapshot makes a snapshot of f.names and the UID list; matched is the
+// number of listed messages in it (each base once: a base listed twice in
+// the UID list keeps its first UID).
+func (f *Folder) snapshot() (s Snapshot, matched int) {
+	s = Snapshot{Validity: f.ul.validity, Next: f.ul.next, Msgs: make([]Message, 0, len(f.names))}
 	for _, e := range f.ul.order {
 		rel, ok := f.names[e.base]
 		if !ok && e.uid >= f.seenNext {
 			break // numbered by another process after our listing: next time
 		}
-		if !ok || f.ul.uids[e.base] != e.uid {
+		if !ok || f.ul.dups && f.ul.uids[e.base] != e.uid {
 			continue
 		}
 		_, flags := splitName(rel[4:])
 		s.Msgs = append(s.Msgs, Message{UID: e.uid, Base: e.base, Flags: flags, InNew: rel[:3] == "new"})
 	}
-	return s
+	s.Msgs = slices.Clip(s.Msgs) // shared, read-only: an append copies
+	return s, len(s.Msgs)
 }
 
 func (f *Folder) claimNew() ([]string, error) {
@@ -181,14 +221,19 @@ func (f *Folder) claimNew() ([]string, error) {
 // scan lists new/ and cur/ into f.names and returns the bases, unsorted.
 func (f *Folder) scan() ([]string, error) {
 	f.scanned = time.Now()
-	names, err := f.list()
+	names, clean, err := f.list()
 	if err != nil {
 		return nil, err
 	}
 	// readdir(3) may miss a file renamed while it runs (a flag change by
 	// another process). A message missing from a listing is only taken
-	// as gone when a second listing misses it too; a first scan is always
-	// done twice, since a miss there would hide the message for good.
+	// as gone when a second listing misses it too; a first scan is done
+	// twice, since a miss there would hide the message for good. Neither
+	// is needed when the listing was clean: a rename into, out of or
+	// within a directory sets its mtime and ctime to the current time, so
+	// a directory whose stamp did not change across the listing and was
+	// already more than a second old when the listing began (older than
+	// any time stamp tick) was not changed during it.
 	again := f.names == nil
 	for base := range f.names {
 		if _, ok := names[base]; !ok {
@@ -196,8 +241,8 @@ func (f *Folder) scan() ([]string, error) {
 			break
 		}
 	}
-	if again {
-		second, err := f.list()
+	if again && !clean {
+		second, _, err := f.list()
 		if err != nil {
 			return nil, err
 		}
@@ -209,41 +254,69 @@ func (f *Folder) scan() ([]string, error) {
 	for base := range names {
 		bases = append(bases, base)
 	}
-	f.names = names
+	f.names, f.namesShared = names, false
 	return bases, nil
 }
 
 // list reads new/ and cur/ into a map of base name to "sub/NAME", and
 // records the directories' stamps. A listing during which the directory
 // changed is repeated (a few times at most), keeping every name seen.
-func (f *Folder) list() (map[string]string, error) {
-	names := map[string]string{}
+// clean reports that neither directory changed during its last listing,
+// nor within a second before the listing began (see scan).
+func (f *Folder) list() (names map[string]string, clean bool, err error) {
+	names = map[string]string{}
+	clean = true
 	for i, sub := range []string{"new", "cur"} {
 		dir := filepath.Join(f.Dir, sub)
 		for try := 0; ; try++ {
+			start := time.Now()
 			before, err := statDir(dir)
 			if err != nil {
-				return nil, fmt.Errorf("maildir: %w", err)
+				return nil, false, fmt.Errorf("maildir: %w", err)
 			}
 			list, err := readNames(dir)
 			if err != nil {
-				return nil, err
+				return nil, false, err
 			}
-			for _, n := range list {
-				base, _ := splitName(n)
-				names[base] = sub + "/" + n
+			if len(names) == 0 {
+				names = make(map[string]string, len(list)+len(f.names))
 			}
+			addNames(names, sub, list)
 			after, err := statDir(dir)
 			if err != nil {
-				return nil, fmt.Errorf("maildir: %w", err)
+				return nil, false, fmt.Errorf("maildir: %w", err)
 			}
 			f.stamps[i] = before
 			if after == before || try == 3 {
+				clean = clean && after == before && before.settled(start)
 				break
 			}
 		}
 	}
-	return names, nil
+	return names, clean, nil
+}
+
+// addNames adds base → "sub/NAME" to names for each name of list; the
+// strings share one allocation.
+func addNames(names map[string]string, sub string, list []string) {
+	total := 0
+	for _, n := range list {
+		total += len(sub) + 1 + len(n)
+	}
+	var b strings.Builder
+	b.Grow(total)
+	for _, n := range list {
+		b.WriteString(sub)
+		b.WriteByte('/')
+		b.WriteString(n)
+	}
+	all := b.String()
+	for _, n := range list {
+		rel := all[:len(sub)+1+len(n)]
+		all = all[len(rel):]
+		base, _ := splitName(rel[len(sub)+1:])
+		names[base] = rel
+	}
 }
 
 // scanBases returns the bases in arrival order, for a rebuild.

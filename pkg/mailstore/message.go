@@ -120,6 +120,7 @@ func (f *Folder) SetFlags(base string, change func(Flags) Flags) (Flags, error) 
 		if err := os.Rename(p, np); err != nil {
 			return err
 		}
+		f.ownNames()
 		f.names[base] = "cur/" + filepath.Base(np)
 		return nil
 	})
@@ -134,6 +135,7 @@ func (f *Folder) Expunge(bases []string) error {
 		if err != nil && !errors.Is(err, ErrGone) {
 			return fmt.Errorf("expunge: %w", err)
 		}
+		f.ownNames()
 		delete(f.names, b)
 	}
 	if err := safefile.SyncDir(filepath.Join(f.Dir, "cur")); err != nil {

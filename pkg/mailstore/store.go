@@ -8,9 +8,9 @@
 // processes, on any number of hosts, share and rebuild when it is lost.
 //
 // Files: store.go (folders, subscriptions), folder.go (scanning and
-// snapshots), message.go (reading and changing messages), uidlist.go and
-// lock.go (the UID list and its lock), flags.go, keywords.go, names.go,
-// quota.go.
+// snapshots), cache.go (listings a process keeps for its next sessions),
+// message.go (reading and changing messages), uidlist.go and lock.go (the
+// UID list and its lock), flags.go, keywords.go, names.go, quota.go.
 //
 // Folder names: IMAP clients see "/" as the hierarchy delimiter; folder
 // "a/b" is the directory ".a.b" below the mailbox, as Courier and Dovecot

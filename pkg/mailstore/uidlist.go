@@ -1,7 +1,6 @@
 package mailstore
 
 import (
-	"bufio"
 	"bytes"
 	"crypto/rand"
 	"encoding/hex"
@@ -57,6 +56,8 @@ type uidList struct {
 	header   string // the first line, newline included
 	gen      uint64 // changes whenever what was read changes
 	damaged  bool   // the last read found damage
+	shared   bool   // uids is shared with the listing cache: own() before a change
+	dups     bool   // a base is listed twice (only its first UID counts)
 }
 
 type entry struct {
@@ -113,21 +114,27 @@ func (l *uidList) sameHeader(f *os.File) bool {
 	return err == nil && n == len(buf) && string(buf) == l.header
 }
 
+// parse reads whole lines from r. The text is read at once and converted
+// to one string, which the base names slice: no allocation per line.
 func (l *uidList) parse(r io.Reader) error {
-	br := bufio.NewReader(r)
-	for {
-		line, err := br.ReadString('\n')
-		if errors.Is(err, io.EOF) {
-			return nil // an incomplete last line is being written, or was lost
-		}
-		if err != nil {
-			return fmt.Errorf("uid list: %w", err)
-		}
-		l.offset += int64(len(line))
-		line = strings.TrimSuffix(line, "\n")
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return fmt.Errorf("uid list: %w", err)
+	}
+	end := strings.LastIndexByte(string(data), '\n') + 1 // an incomplete last line is being written, or was lost
+	text := string(data[:end])
+	for len(text) > 0 {
+		i := strings.IndexByte(text, '\n')
+		line := text[:i]
+		text = text[i+1:]
+		l.offset += int64(i + 1)
 		if l.validity == 0 {
 			if err := l.parseHeader(line); err != nil {
 				return err
+			}
+			if n := strings.Count(text, "\n"); n > 0 {
+				l.uids = make(map[string]uint32, n)
+				l.order = make([]entry, 0, n)
 			}
 			continue
 		}
@@ -135,6 +142,7 @@ func (l *uidList) parse(r io.Reader) error {
 			return err
 		}
 	}
+	return nil
 }
 
 func (l *uidList) parseHeader(line string) error {
@@ -165,20 +173,46 @@ func (l *uidList) parseHeader(line string) error {
 }
 
 func (l *uidList) parseEntry(line string) error {
-	num, base, ok := strings.Cut(line, " ")
-	uid, err := strconv.ParseUint(num, 10, 32)
-	if !ok || err != nil || uid == 0 || base == "" || strings.ContainsAny(base, "/: ") {
+	sp := strings.IndexByte(line, ' ')
+	if sp <= 0 {
 		return errDamaged
 	}
-	if n := len(l.order); n > 0 && uint32(uid) <= l.order[n-1].uid {
+	uid, ok := parseUID(line[:sp])
+	base := line[sp+1:]
+	if !ok || base == "" || strings.ContainsAny(base, "/: ") {
+		return errDamaged
+	}
+	if n := len(l.order); n > 0 && uid <= l.order[n-1].uid {
 		return errDamaged
 	}
 	if _, dup := l.uids[base]; !dup {
-		l.uids[base] = uint32(uid)
+		l.own()
+		l.uids[base] = uid
+	} else {
+		l.dups = true
 	}
-	l.order = append(l.order, entry{uint32(uid), base})
-	l.next = max(l.next, uint32(uid)+1)
+	l.order = append(l.order, entry{uid, base})
+	l.next = max(l.next, uid+1)
 	return nil
+}
+
+// parseUID parses a decimal UID, 1 to 2^32-1, digits only.
+func parseUID(s string) (uint32, bool) {
+	if s == "" || len(s) > 10 {
+		return 0, false
+	}
+	var n uint64
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + uint64(c-'0')
+	}
+	if n == 0 || n > 1<<32-1 {
+		return 0, false
+	}
+	return uint32(n), true
 }
 
 // assign gives UIDs to the bases not yet listed, in the order given, and
@@ -238,6 +272,7 @@ func (l *uidList) appendNew(dir string, bases []string) error {
 			return fmt.Errorf("uid list %s: UIDs exhausted", dir)
 		}
 		fmt.Fprintf(&buf, "%d %s\n", l.next, b)
+		l.own()
 		l.uids[b] = l.next
 		l.order = append(l.order, entry{l.next, b})
 		l.next++
