@@ -6,8 +6,6 @@
 package main
 
 import (
-	"errors"
-	"fmt"
 	"os"
 	"strings"
 
@@ -45,17 +43,7 @@ func main() {
 		},
 		Action: run,
 	}
-	if err := app.Run(os.Args); err != nil {
-		var ec cli.ExitCoder
-		if errors.As(err, &ec) {
-			if msg := ec.Error(); msg != "" {
-				fmt.Fprintln(os.Stderr, "imapd:", msg)
-			}
-			os.Exit(ec.ExitCode())
-		}
-		fmt.Fprintln(os.Stderr, "imapd:", err)
-		os.Exit(exitUsage)
-	}
+	daemon.Exit("imapd", app.Run(os.Args))
 }
 
 func run(c *cli.Context) error {

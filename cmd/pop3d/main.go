@@ -5,8 +5,6 @@
 package main
 
 import (
-	"errors"
-	"fmt"
 	"os"
 	"strconv"
 	"strings"
@@ -45,17 +43,7 @@ func main() {
 		},
 		Action: run,
 	}
-	if err := app.Run(os.Args); err != nil {
-		var ec cli.ExitCoder
-		if errors.As(err, &ec) {
-			if msg := ec.Error(); msg != "" {
-				fmt.Fprintln(os.Stderr, "pop3d:", msg)
-			}
-			os.Exit(ec.ExitCode())
-		}
-		fmt.Fprintln(os.Stderr, "pop3d:", err)
-		os.Exit(exitUsage)
-	}
+	daemon.Exit("pop3d", app.Run(os.Args))
 }
 
 func run(c *cli.Context) error {

@@ -8,6 +8,7 @@ package daemon
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -18,6 +19,8 @@ import (
 	"mailsrv/pkg/config"
 	"mailsrv/pkg/tlsconf"
 	"mailsrv/pkg/ucspi"
+
+	"github.com/urfave/cli/v2"
 )
 
 // Logger returns the program's logger, key=value lines on stderr, or
@@ -70,4 +73,22 @@ func Serve(addr string, h ucspi.Handler) error {
 	}
 	h(ctx, ucspi.Stdio())
 	return nil
+}
+
+// Exit ends the program after app.Run: with the code of a cli.Exit error
+// (its message, if any, on stderr), with 64 (EX_USAGE) for the usage errors
+// urfave/cli returns itself, and 0 without an error.
+func Exit(prog string, err error) {
+	if err == nil {
+		os.Exit(0)
+	}
+	var ec cli.ExitCoder
+	if errors.As(err, &ec) {
+		if msg := ec.Error(); msg != "" {
+			fmt.Fprintln(os.Stderr, prog+":", msg)
+		}
+		os.Exit(ec.ExitCode())
+	}
+	fmt.Fprintln(os.Stderr, prog+":", err)
+	os.Exit(64)
 }
