@@ -7,6 +7,7 @@
 package maildir
 
 import (
+	"bufio"
 	"bytes"
 	"crypto/rand"
 	"encoding/hex"
@@ -95,23 +96,52 @@ func (e *TempError) Unwrap() error { return e.Err }
 // then does Deliver return the new file's path. Any failure leaves nothing
 // in new/ and is returned as a *TempError unless the body reader failed.
 func Deliver(dir string, header []byte, body io.Reader) (string, error) {
+	return Store(dir, Options{}, header, body)
+}
+
+// Options says where and how Store writes a message.
+type Options struct {
+	Cur   bool      // into cur/ rather than new/ (IMAP APPEND)
+	Flags string    // with Cur: the flag letters after ":2,"
+	MTime time.Time // the file's time (IMAP INTERNALDATE); zero: now
+	ToLF  bool      // store CRLF line endings as LF, as deliveries are
+}
+
+// Store is Deliver with options: the one durable write path of every
+// message that enters a Maildir (deliver, IMAP APPEND).
+func Store(dir string, o Options, header []byte, body io.Reader) (string, error) {
 	name := UniqueName(time.Now())
 	tmp := filepath.Join(dir, "tmp", name)
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0600)
 	if err != nil {
 		return "", &TempError{fmt.Errorf("maildir %s: %w", dir, err)}
 	}
-	cw := &countWriter{w: f}
-	_, werr := cw.Write(header)
+	bw := bufio.NewWriterSize(f, 64*1024)
+	cw := &countWriter{w: bw}
+	var w io.Writer = cw
+	lf := &lfWriter{w: cw}
+	if o.ToLF {
+		w = lf
+	}
+	_, werr := w.Write(header)
 	var rerr error
 	if werr == nil {
-		_, werr, rerr = copyBody(cw, body)
+		_, werr, rerr = copyBody(w, body)
+	}
+	if werr == nil && o.ToLF {
+		werr = lf.flush()
+	}
+	if werr == nil {
+		werr = bw.Flush()
 	}
 	if werr == nil {
 		werr = f.Sync()
 	}
 	if cerr := f.Close(); werr == nil {
 		werr = cerr
+	}
+	if werr == nil && !o.MTime.IsZero() {
+		werr = os.Chtimes(tmp, o.MTime, o.MTime)
 	}
 	if werr != nil || rerr != nil {
 		_ = os.Remove(tmp)
@@ -120,12 +150,15 @@ func Deliver(dir string, header []byte, body io.Reader) (string, error) {
 		}
 		return "", &TempError{fmt.Errorf("maildir %s: %w", dir, werr)}
 	}
-	final := filepath.Join(dir, "new", name+",S="+strconv.FormatInt(cw.n, 10)+
-		",W="+strconv.FormatInt(cw.n+cw.bareLF, 10))
+	sub, final := "new", name+",S="+strconv.FormatInt(cw.n, 10)+",W="+strconv.FormatInt(cw.n+cw.bareLF, 10)
+	if o.Cur {
+		sub, final = "cur", final+":2,"+o.Flags
+	}
+	final = filepath.Join(dir, sub, final)
 	err = os.Link(tmp, final)
 	_ = os.Remove(tmp)
 	if err == nil {
-		err = safefile.SyncDir(filepath.Join(dir, "new"))
+		err = safefile.SyncDir(filepath.Join(dir, sub))
 		if err != nil {
 			_ = os.Remove(final)
 		}
@@ -135,6 +168,59 @@ func Deliver(dir string, header []byte, body io.Reader) (string, error) {
 	}
 	return final, nil
 }
+
+// lfWriter turns CRLF into LF on its way to w, by runs between CRs.
+type lfWriter struct {
+	w      io.Writer
+	heldCR bool // the last byte given was a CR, not yet written
+}
+
+func (l *lfWriter) Write(p []byte) (int, error) {
+	n := len(p)
+	if l.heldCR && len(p) > 0 {
+		l.heldCR = false
+		if p[0] != '\n' {
+			if _, err := l.w.Write(crByte); err != nil {
+				return 0, err
+			}
+		}
+	}
+	for len(p) > 0 {
+		i := bytes.IndexByte(p, '\r')
+		if i < 0 {
+			if _, err := l.w.Write(p); err != nil {
+				return 0, err
+			}
+			break
+		}
+		if _, err := l.w.Write(p[:i]); err != nil {
+			return 0, err
+		}
+		p = p[i+1:]
+		if len(p) == 0 {
+			l.heldCR = true
+			break
+		}
+		if p[0] != '\n' {
+			if _, err := l.w.Write(crByte); err != nil {
+				return 0, err
+			}
+		}
+	}
+	return n, nil
+}
+
+// flush writes a CR held at the very end.
+func (l *lfWriter) flush() error {
+	if !l.heldCR {
+		return nil
+	}
+	l.heldCR = false
+	_, err := l.w.Write(crByte)
+	return err
+}
+
+var crByte = []byte{'\r'}
 
 // copyBody copies like io.Copy but tells a write error from a read error.
 func copyBody(w io.Writer, r io.Reader) (n int64, werr, rerr error) {

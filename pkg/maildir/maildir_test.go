@@ -2,6 +2,7 @@ package maildir
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -89,5 +90,32 @@ func TestCountWriterSplitCRLF(t *testing.T) {
 		if cw.bareLF != want || cw.n != int64(len(joined)) {
 			t.Errorf("%q: bareLF %d n %d, want %d %d", chunks, cw.bareLF, cw.n, want, len(joined))
 		}
+	}
+}
+
+// Store for IMAP APPEND: into cur/ with flags and a date, CRLF stored as
+// LF however the input is cut, sizes in the name counted on what is stored.
+func TestStoreToLF(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "Maildir")
+	if err := Init(dir); err != nil {
+		t.Fatal(err)
+	}
+	date := time.Date(2024, 5, 6, 7, 8, 9, 0, time.UTC)
+	in := "Subject: a\r\n\r\nx\ry\r\r\nend\r"
+	path, err := Store(dir, Options{Cur: true, Flags: "S", MTime: date, ToLF: true}, nil, iotest.OneByteReader(strings.NewReader(in)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "Subject: a\n\nx\ry\r\nend\r"
+	data, _ := os.ReadFile(path)
+	if string(data) != want {
+		t.Errorf("stored %q, want %q", data, want)
+	}
+	wantName := fmt.Sprintf(",S=%d,W=%d:2,S", len(want), len(want)+strings.Count(want, "\n")-strings.Count(want, "\r\n"))
+	if filepath.Base(filepath.Dir(path)) != "cur" || !strings.HasSuffix(path, wantName) {
+		t.Errorf("path %s, want cur/...%s", path, wantName)
+	}
+	if fi, err := os.Stat(path); err != nil || !fi.ModTime().Equal(date) {
+		t.Errorf("mtime %v, %v", fi.ModTime(), err)
 	}
 }

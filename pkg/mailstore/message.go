@@ -161,106 +161,21 @@ func (f *Folder) Append(msg []byte, flags Flags, date time.Time) (uid, validity 
 	return f.AppendFrom(bytes.NewReader(msg), flags, date)
 }
 
-// AppendFrom is Append reading the message from r, which it streams: the
-// file is written in tmp/ with LF line endings (like every stored
-// message), fsynced, linked into cur/ under a name with its sizes, and
-// cur/ is fsynced, as maildir.Deliver does.
+// AppendFrom is Append reading the message from r, which it streams
+// through maildir.Store: written in tmp/ with LF line endings (like every
+// stored message), fsynced, linked into cur/ under a name with its sizes,
+// and cur/ fsynced.
 func (f *Folder) AppendFrom(r io.Reader, flags Flags, date time.Time) (uid, validity uint32, err error) {
-	unique := maildir.UniqueName(time.Now())
-	tmp := filepath.Join(f.Dir, "tmp", unique)
-	size, crlf, err := writeLF(tmp, r, date)
+	path, err := maildir.Store(f.Dir, maildir.Options{Cur: true, Flags: string(flags.With("", "")), MTime: date, ToLF: true}, nil, r)
 	if err != nil {
 		return 0, 0, fmt.Errorf("append: %w", err)
 	}
-	base := unique + ",S=" + strconv.FormatInt(size, 10) + ",W=" + strconv.FormatInt(crlf, 10)
-	final := filepath.Join(f.Dir, "cur", base+":2,"+string(flags.With("", "")))
-	err = os.Link(tmp, final)
-	_ = os.Remove(tmp)
-	if err == nil {
-		err = safefile.SyncDir(filepath.Join(f.Dir, "cur"))
-	}
-	if err != nil {
-		return 0, 0, fmt.Errorf("append: %w", err)
-	}
+	base, _, _ := strings.Cut(filepath.Base(path), ":2,")
 	uids, err := f.register([]string{base})
 	if err != nil {
 		return 0, 0, err
 	}
 	return uids[0], f.ul.validity, nil
-}
-
-// writeLF writes r to a new file at path with CRLF turned into LF, fsyncs
-// it and sets its time; it returns the size written and the size with
-// CRLF line endings.
-func writeLF(path string, r io.Reader, mtime time.Time) (size, crlf int64, err error) {
-	fh, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0600)
-	if err != nil {
-		return 0, 0, err
-	}
-	lw := &lfWriter{w: bufio.NewWriterSize(fh, 64*1024)}
-	_, err = io.Copy(lw, r)
-	if err == nil {
-		err = lw.flush()
-	}
-	if err == nil {
-		err = fh.Sync()
-	}
-	if cerr := fh.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil && !mtime.IsZero() {
-		err = os.Chtimes(path, mtime, mtime)
-	}
-	if err != nil {
-		_ = os.Remove(path)
-		return 0, 0, err
-	}
-	return lw.n, lw.n + lw.bare, nil
-}
-
-// lfWriter turns CRLF into LF and counts what it writes: n bytes, of
-// which bare are LFs that IMAP will send as CRLF.
-type lfWriter struct {
-	w       *bufio.Writer
-	heldCR  bool // a CR that may start a CRLF
-	last    byte
-	n, bare int64
-}
-
-func (l *lfWriter) Write(p []byte) (int, error) {
-	for _, c := range p {
-		if l.heldCR {
-			l.heldCR = false
-			if c == '\n' {
-				l.put('\n')
-				continue
-			}
-			l.put('\r')
-		}
-		if c == '\r' {
-			l.heldCR = true
-			continue
-		}
-		l.put(c)
-	}
-	return len(p), nil
-}
-
-func (l *lfWriter) put(c byte) {
-	if c == '\n' && l.last != '\r' {
-		l.bare++
-	}
-	_ = l.w.WriteByte(c) // a write error stays in the bufio.Writer for flush
-	l.n++
-	l.last = c
-}
-
-func (l *lfWriter) flush() error {
-	if l.heldCR {
-		l.put('\r')
-		l.heldCR = false
-	}
-	return l.w.Flush()
 }
 
 func writeSync(path string, data []byte, mtime time.Time) error {
