@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os/exec"
+	"path/filepath"
 	"strings"
 
 	"github.com/emersion/go-smtp"
@@ -103,7 +104,7 @@ func (e ExecInjector) Inject(ctx context.Context, env *Envelope, msg io.Reader) 
 	if reason == "" {
 		reason = err.Error()
 	}
-	return "", &Error{Temporary: true, Code: 451, Msg: fmt.Sprintf("queue filter: %s", reason)}
+	return "", &Error{Temporary: true, Code: 451, Msg: fmt.Sprintf("%s: %s", filepath.Base(e.Argv[0]), reason)}
 }
 
 func lastLine(s string) string {
