@@ -57,16 +57,12 @@ func (f *Folder) Read(base string) ([]byte, time.Time, error) {
 	var data []byte
 	var mtime time.Time
 	err := f.retry(base, func(p string) error {
-		fh, err := os.Open(p)
+		fh, t, err := openWithTime(p)
 		if err != nil {
 			return err
 		}
 		defer fh.Close()
-		fi, err := fh.Stat()
-		if err != nil {
-			return err
-		}
-		mtime = fi.ModTime()
+		mtime = t
 		data, err = io.ReadAll(fh)
 		return err
 	})
@@ -328,16 +324,12 @@ func (f *Folder) ReadHeader(base string) ([]byte, time.Time, error) {
 	var hdr []byte
 	var mtime time.Time
 	err := f.retry(base, func(p string) error {
-		fh, err := os.Open(p)
+		fh, t, err := openWithTime(p)
 		if err != nil {
 			return err
 		}
 		defer fh.Close()
-		fi, err := fh.Stat()
-		if err != nil {
-			return err
-		}
-		mtime = fi.ModTime()
+		mtime = t
 		br := bufio.NewReader(io.LimitReader(fh, maxHeader))
 		hdr = hdr[:0]
 		for {
@@ -349,4 +341,19 @@ func (f *Folder) ReadHeader(base string) ([]byte, time.Time, error) {
 		}
 	})
 	return ToCRLF(hdr), mtime, err
+}
+
+// openWithTime opens a message file and returns its modification time (the
+// IMAP INTERNALDATE) from the same descriptor.
+func openWithTime(p string) (*os.File, time.Time, error) {
+	fh, err := os.Open(p)
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	fi, err := fh.Stat()
+	if err != nil {
+		_ = fh.Close()
+		return nil, time.Time{}, err
+	}
+	return fh, fi.ModTime(), nil
 }
