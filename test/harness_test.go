@@ -72,6 +72,9 @@ func bin(t testing.TB, name string) string {
 type Root struct {
 	Dir string
 	t   testing.TB
+	// libexec, when set, is where start takes the programs from (and
+	// MAILSRV_LIBEXEC): a copy the system accounts may run.
+	libexec string
 }
 
 func newRoot(t testing.TB) *Root {
@@ -188,9 +191,12 @@ func (p *Proc) Log() string {
 // is shown if the test fails.
 func (r *Root) start(prog string, args ...string) *Proc {
 	r.t.Helper()
-	path := bin(r.t, prog)
+	path, libexec := bin(r.t, prog), binDir
+	if r.libexec != "" {
+		path, libexec = filepath.Join(r.libexec, prog), r.libexec
+	}
 	cmd := exec.Command(path, append([]string{"--root", r.Dir}, args...)...)
-	cmd.Env = append(os.Environ(), "MAILSRV_LIBEXEC="+binDir)
+	cmd.Env = append(os.Environ(), "MAILSRV_LIBEXEC="+libexec)
 	p := &Proc{cmd: cmd, log: &bytes.Buffer{}, mu: &sync.Mutex{}, done: make(chan struct{})}
 	cmd.Stdout = lockedWriter{p.mu, p.log}
 	cmd.Stderr = lockedWriter{p.mu, p.log}

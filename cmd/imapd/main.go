@@ -39,6 +39,7 @@ func main() {
 			&cli.BoolFlag{Name: "tls", Usage: "speak TLS from the start (IMAPS, port 993); needs a certificate in ROOT/etc/tls"},
 			&cli.BoolFlag{Name: "allow-insecure-auth", Usage: "accept passwords on unencrypted connections from non-loopback addresses"},
 			&cli.StringFlag{Name: "log", Usage: "append logs to `FILE` instead of stderr (for inetd)"},
+			&cli.StringFlag{Name: "user", Usage: "started as root, run as `ACCOUNT` (mailsrv-mail) once the port is bound"},
 			&cli.BoolFlag{Name: "debug", Usage: "log every connection, not only logins"},
 		},
 		Action: run,
@@ -83,7 +84,7 @@ func run(c *cli.Context) error {
 		PollInterval:      c.Duration("poll"),
 		AllowInsecureAuth: c.Bool("allow-insecure-auth"),
 	}
-	if err := daemon.Serve(c.String("listen"), srv.Serve); err != nil {
+	if err := daemon.Serve(c.String("listen"), c.String("user"), srv.Serve); err != nil {
 		return cli.Exit(err.Error(), exitTemp)
 	}
 	return nil

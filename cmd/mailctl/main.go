@@ -13,6 +13,7 @@ import (
 
 	"mailsrv/pkg/admin"
 	"mailsrv/pkg/config"
+	"mailsrv/pkg/progs"
 )
 
 func main() {
@@ -26,7 +27,9 @@ func main() {
 		},
 		Commands: []*cli.Command{
 			{Name: "init", Usage: "create the layout of a new root", ArgsUsage: " ",
-				Flags: []cli.Flag{&cli.StringFlag{Name: "hostname", Usage: "this host's name, written to etc/me"}},
+				Flags: []cli.Flag{&cli.StringFlag{Name: "hostname", Usage: "this host's name, written to etc/me"},
+					&cli.BoolFlag{Name: "system", Usage: "as root: create the accounts mailsrv-smtpd, mailsrv-queue, mailsrv-mail and set owners and modes for least privilege"},
+					&cli.StringFlag{Name: "queue-program", Usage: "with --system, the queue `PROGRAM` to make set-group-ID mailsrv-queue (default: the one beside mailctl or in $MAILSRV_LIBEXEC)"}},
 				Action: func(c *cli.Context) error {
 					if err := nargs(c, 0, 0); err != nil {
 						return err
@@ -34,9 +37,16 @@ func main() {
 					if c.String("hostname") == "" {
 						return admin.Usagef("init: --hostname NAME is required")
 					}
-					return admin.Init(c.String("root"), c.String("hostname"))
+					if err := admin.Init(c.String("root"), c.String("hostname")); err != nil || !c.Bool("system") {
+						return err
+					}
+					prog := c.String("queue-program")
+					if prog == "" {
+						prog = progs.Path("queue")
+					}
+					return admin.InitSystem(c.String("root"), prog, os.Stdout)
 				}},
-			domainCommand(), userCommand(), aliasCommand(), tlsCommand(), checkpasswordCommand(),
+			domainCommand(), userCommand(), aliasCommand(), tlsCommand(), checkpasswordCommand(), authHelperCommand(),
 		},
 		OnUsageError:   usageError,
 		ExitErrHandler: func(*cli.Context, error) {},

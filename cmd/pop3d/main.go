@@ -39,6 +39,7 @@ func main() {
 			&cli.DurationFlag{Name: "login-delay", Usage: "least time between two logins to one mailbox (LOGIN-DELAY); 0 for none"},
 			&cli.IntFlag{Name: "max-connections", Value: pop3.DefaultMaxConnections, Usage: "most sessions served at once with --listen"},
 			&cli.StringFlag{Name: "log", Usage: "append logs to `FILE` instead of stderr (for inetd)"},
+			&cli.StringFlag{Name: "user", Usage: "started as root, run as `ACCOUNT` (mailsrv-mail) once the port is bound"},
 			&cli.BoolFlag{Name: "debug", Usage: "log every connection, not only logins"},
 		},
 		Action: run,
@@ -83,7 +84,7 @@ func run(c *cli.Context) error {
 		LoginDelay:        c.Duration("login-delay"),
 		MaxConnections:    c.Int("max-connections"),
 	}
-	if err := daemon.Serve(c.String("listen"), srv.Serve); err != nil {
+	if err := daemon.Serve(c.String("listen"), c.String("user"), srv.Serve); err != nil {
 		return cli.Exit(err.Error(), exitTemp)
 	}
 	return nil

@@ -17,9 +17,11 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"mailsrv/pkg/address"
+	"mailsrv/pkg/authhelper"
 	"mailsrv/pkg/config"
 	"mailsrv/pkg/deliver"
 	"mailsrv/pkg/lmtp"
+	"mailsrv/pkg/privsep"
 	"mailsrv/pkg/progs"
 	"mailsrv/pkg/queue"
 	"mailsrv/pkg/ucspi"
@@ -40,7 +42,7 @@ func main() {
 		Usage: "the mailsrv mail queue",
 		Flags: []cli.Flag{&cli.StringFlag{Name: "root", Value: config.DefaultRoot,
 			EnvVars: []string{config.EnvRoot}, Usage: "mailsrv root directory"}},
-		Commands: []*cli.Command{injectCmd, runCmd, listCmd, flushCmd, deleteCmd},
+		Commands: []*cli.Command{injectCmd, runCmd, listCmd, flushCmd, deleteCmd, spawnCmd},
 		ExitErrHandler: func(c *cli.Context, err error) {
 			if err != nil {
 				cli.HandleExitCoder(err)
@@ -74,6 +76,10 @@ var injectCmd = &cli.Command{
 		&cli.StringFlag{Name: "proto", Value: "local", Usage: "how the message arrived, for the envelope"},
 	},
 	Action: func(c *cli.Context) error {
+		// Installed set-group-ID mailsrv-queue (mailctl init --system),
+		// inject runs with its caller's umask: the queue file must stay
+		// readable by the group whatever that is.
+		syscall.Umask(0o027)
 		q, err := openQueue(c)
 		if err != nil {
 			return err
@@ -136,6 +142,8 @@ var runCmd = &cli.Command{
 		&cli.DurationFlag{Name: "lifetime", Value: 5 * 24 * time.Hour, Usage: "bounce what is still undelivered after this long"},
 		&cli.StringFlag{Name: "deliver", Usage: "the deliver program (default: beside this one)"},
 		&cli.StringFlag{Name: "deliver-mode", Value: "auto", Usage: "local delivery `MODE`: direct (in this process), process (deliver --lmtp children), or auto (direct when this process owns ROOT/mail)"},
+		&cli.StringFlag{Name: "user", Usage: "started as root, run as `ACCOUNT` (mailsrv-queue)"},
+		&cli.StringFlag{Name: "deliver-user", Usage: "started as root, run the deliver workers as `ACCOUNT` (mailsrv-mail), through a spawner that keeps root"},
 	},
 	Action: func(c *cli.Context) error {
 		root := c.String("root")
@@ -148,11 +156,23 @@ var runCmd = &cli.Command{
 			return cli.Exit("queue run: --retry: "+err.Error(), exitUsage)
 		}
 		cfg := config.Open(root)
+		if du := c.String("deliver-user"); du != "" {
+			// Alias expansion needs to know the users, not their hashes.
+			helper, err := startHelper(root, du)
+			if err != nil {
+				return cli.Exit("queue run: "+err.Error(), exitTemp)
+			}
+			defer helper.Close()
+			cfg.Lookup = helper.Lookup
+		}
 		local, closeLocal, err := localTransport(c, cfg)
 		if err != nil {
 			return err
 		}
 		defer closeLocal()
+		if err := privsep.DropTo(c.String("user")); err != nil {
+			return cli.Exit("queue run: "+err.Error(), exitTemp)
+		}
 		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 		defer stop()
 		s := &queue.Scheduler{Q: q, Cfg: cfg, Local: local,
@@ -176,6 +196,9 @@ func localTransport(c *cli.Context, cfg *config.Config) (queue.Transport, func()
 	default:
 		return nil, nil, cli.Exit("queue run: --deliver-mode: want auto, direct or process", exitUsage)
 	}
+	if c.String("deliver-user") != "" {
+		mode = "process"
+	}
 	if mode == "auto" {
 		if own, err := deliver.OwnsMailboxes(cfg.MailDir()); err == nil && own {
 			mode = "direct"
@@ -190,7 +213,54 @@ func localTransport(c *cli.Context, cfg *config.Config) (queue.Transport, func()
 		prog = progs.Path("deliver")
 	}
 	pool := &lmtp.Pool{Argv: []string{prog, "--root", cfg.Root, "--lmtp"}, Max: c.Int("concurrency"), Name: "queue"}
-	return pool, pool.Close, nil
+	du := c.String("deliver-user")
+	if du == "" {
+		return pool, pool.Close, nil
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return nil, nil, cli.Exit("queue run: "+err.Error(), exitTemp)
+	}
+	sp, err := privsep.StartSpawner(append([]string{self, "--root", cfg.Root, "spawn", "--user", du, "--"}, pool.Argv...))
+	if err != nil {
+		return nil, nil, cli.Exit("queue run: "+err.Error(), exitTemp)
+	}
+	pool.Spawn = sp.Spawn
+	slog.Info("delivering through deliver workers", "user", du)
+	return pool, func() { pool.Close(); _ = sp.Close() }, nil
+}
+
+// startHelper starts `mailctl auth-helper` as account, to look users up.
+func startHelper(root, account string) (*authhelper.Client, error) {
+	a, err := privsep.Lookup(account)
+	if err != nil {
+		return nil, err
+	}
+	return authhelper.Start([]string{progs.Path("mailctl"), "--root", root, "auth-helper"}, a)
+}
+
+var spawnCmd = &cli.Command{
+	Name:      "spawn",
+	Usage:     "(started by queue run --deliver-user) start deliver workers as ACCOUNT on request from descriptor 3",
+	ArgsUsage: "-- PROGRAM [ARG...]",
+	Flags:     []cli.Flag{&cli.StringFlag{Name: "user", Required: true, Usage: "run the workers as `ACCOUNT`"}},
+	Action: func(c *cli.Context) error {
+		if c.NArg() == 0 {
+			return cli.Exit("queue spawn: no program", exitUsage)
+		}
+		a, err := privsep.Lookup(c.String("user"))
+		if err != nil {
+			return cli.Exit("queue spawn: "+err.Error(), exitTemp)
+		}
+		f := os.NewFile(3, "spawn")
+		if f == nil {
+			return cli.Exit("queue spawn: no descriptor 3", exitUsage)
+		}
+		if err := privsep.ServeSpawn(f, c.Args().Slice(), a, slog.Default()); err != nil {
+			return cli.Exit("queue spawn: "+err.Error(), exitTemp)
+		}
+		return nil
+	},
 }
 
 func parseRetry(s string) ([]time.Duration, error) {

@@ -15,8 +15,10 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"mailsrv/pkg/auth"
+	"mailsrv/pkg/authhelper"
 	"mailsrv/pkg/config"
 	"mailsrv/pkg/daemon"
+	"mailsrv/pkg/privsep"
 	"mailsrv/pkg/progs"
 	"mailsrv/pkg/queue"
 	"mailsrv/pkg/smtpd"
@@ -58,6 +60,8 @@ func main() {
 			&cli.BoolFlag{Name: "submission", Usage: "message submission (587, 465): AUTH before MAIL, senders must belong to the user"},
 			&cli.BoolFlag{Name: "allow-insecure-auth", Usage: "allow PLAIN and LOGIN on unencrypted connections from anywhere"},
 			&cli.BoolFlag{Name: "received-ip", Usage: "with --submission, name the client's HELO and IP address in the Received header"},
+			&cli.StringFlag{Name: "user", Usage: "started as root, run as `ACCOUNT` (mailsrv-smtpd) once the port is bound"},
+			&cli.StringFlag{Name: "auth-user", Usage: "look users up and check passwords through `mailctl auth-helper` run as `ACCOUNT` (mailsrv-mail), for an smtpd that may not read etc/users"},
 		},
 		HideHelpCommand: true,
 		Action:          run,
@@ -103,26 +107,42 @@ func run(c *cli.Context) error {
 	if err != nil {
 		return fail(exitTemp, err.Error())
 	}
+	authn := &auth.Authenticator{Config: cfg, Throttle: th, Logger: log}
+	if a := c.String("auth-user"); a != "" {
+		helper, err := startHelper(root, a)
+		if err != nil {
+			return fail(exitTemp, err.Error())
+		}
+		defer helper.Close()
+		cfg.Lookup, authn.Backend = helper.Lookup, helper
+	}
+	var ln net.Listener
+	if addr := c.String("listen"); addr != "" {
+		if ln, err = net.Listen("tcp", addr); err != nil {
+			return fail(exitTemp, err.Error())
+		}
+	}
+	// Nothing has been read from the network yet.
+	if err := privsep.DropTo(c.String("user")); err != nil {
+		return fail(exitTemp, err.Error())
+	}
 	inj, closeInj := injector(c, root)
 	defer closeInj()
 	srv, err := smtpd.New(smtpd.Options{
-		Config:        cfg,
-		Injector:      inj,
-		Hostname:      c.String("hostname"),
-		MaxSize:       c.Int64("max-size"),
-		MaxRecipients: c.Int("max-recipients"),
-		MaxLine:       c.Int("max-line"),
-		MaxHops:       c.Int("max-hops"),
-		MaxConns:      c.Int("max-conns"),
-		MaxBadRcpts:   c.Int("max-bad-rcpts"),
-		Timeout:       c.Duration("timeout"),
-		Log:           log,
-		TLS:           tlsConfig,
-		ImplicitTLS:   c.Bool("tls"),
-		// Passwords are checked against etc/users here; for least
-		// privilege, a checkpassword.Program backend plugs in as
-		// Authenticator.Backend (pkg/checkpassword).
-		Auth:              &auth.Authenticator{Config: cfg, Throttle: th, Logger: log},
+		Config:            cfg,
+		Injector:          inj,
+		Hostname:          c.String("hostname"),
+		MaxSize:           c.Int64("max-size"),
+		MaxRecipients:     c.Int("max-recipients"),
+		MaxLine:           c.Int("max-line"),
+		MaxHops:           c.Int("max-hops"),
+		MaxConns:          c.Int("max-conns"),
+		MaxBadRcpts:       c.Int("max-bad-rcpts"),
+		Timeout:           c.Duration("timeout"),
+		Log:               log,
+		TLS:               tlsConfig,
+		ImplicitTLS:       c.Bool("tls"),
+		Auth:              authn,
 		AllowInsecureAuth: c.Bool("allow-insecure-auth"),
 		Submission:        c.Bool("submission"),
 		ReceivedIP:        c.Bool("received-ip"),
@@ -130,8 +150,8 @@ func run(c *cli.Context) error {
 	if err != nil {
 		return fail(exitTemp, err.Error())
 	}
-	if addr := c.String("listen"); addr != "" {
-		return listen(srv, addr, log)
+	if ln != nil {
+		return listen(srv, ln, log)
 	}
 	// The client's socket is fd 1: a write after it has gone (TLS's
 	// close_notify) must fail as an error, not kill us with SIGPIPE.
@@ -163,12 +183,17 @@ func injector(c *cli.Context, root string) (queue.Injector, func()) {
 	return p, p.Close
 }
 
-// listen serves addr until SIGTERM or SIGINT.
-func listen(srv *smtpd.Server, addr string, log *slog.Logger) error {
-	ln, err := net.Listen("tcp", addr)
+// startHelper starts `mailctl auth-helper` as account.
+func startHelper(root, account string) (*authhelper.Client, error) {
+	a, err := privsep.Lookup(account)
 	if err != nil {
-		return fail(exitTemp, err.Error())
+		return nil, err
 	}
+	return authhelper.Start([]string{progs.Path("mailctl"), "--root", root, "auth-helper"}, a)
+}
+
+// listen serves ln until SIGTERM or SIGINT.
+func listen(srv *smtpd.Server, ln net.Listener, log *slog.Logger) error {
 	log.Info("listening", "addr", ln.Addr().String())
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)

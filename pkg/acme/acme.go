@@ -232,7 +232,7 @@ func save(root, name string, key *ecdsa.PrivateKey, chain [][]byte) error {
 	if err := os.MkdirAll(filepath.Dir(base), 0755); err != nil {
 		return err
 	}
-	if err := safefile.WriteFile(base+".key", pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0600); err != nil {
+	if err := safefile.WriteFile(base+".key", pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), tlsconf.KeyPerm(filepath.Dir(base))); err != nil {
 		return err
 	}
 	if err := safefile.WriteFile(base+".crt", pemChain, 0644); err != nil {

@@ -66,6 +66,9 @@ func (a *Admin) AddUser(addr, password string, attrs map[string]string) error {
 		if err := maildir.Create(a.Cfg.Mailbox(u)); err != nil {
 			return nil, fail(ErrCantCreate, "mailbox of %s: %w", u.Addr.Key(), err)
 		}
+		if err := ownLikeMailDir(a.Cfg.MailDir(), a.Cfg.Mailbox(u)); err != nil {
+			return nil, fail(ErrCantCreate, "mailbox of %s: %w", u.Addr.Key(), err)
+		}
 		return append(lines, u.Line()), nil
 	})
 }

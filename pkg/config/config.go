@@ -38,6 +38,11 @@ var ErrNoSuchUser = errors.New("no such user")
 // Config reads the control files of one root. It is safe for concurrent use.
 type Config struct {
 	Root string
+	// Lookup, when set, answers LookupUser instead of etc/users: a process
+	// that may not read the password hashes (smtpd running as
+	// mailsrv-smtpd) asks a helper that can (pkg/authhelper). The users it
+	// returns have no Hash.
+	Lookup func(key string) (User, bool, error)
 
 	mu      sync.Mutex
 	me      cached[string]
@@ -171,6 +176,9 @@ func (c *Config) Aliases() (map[string][]string, error) {
 
 // LookupUser returns the user with the given address key.
 func (c *Config) LookupUser(key string) (User, bool, error) {
+	if c.Lookup != nil {
+		return c.Lookup(key)
+	}
 	u, err := c.Users()
 	if err != nil {
 		return User{}, false, err

@@ -57,10 +57,14 @@ func (c *Config) Edit(rel string, perm os.FileMode, fn func(lines []string) ([]s
 			return &FileError{Path: path, Err: err}
 		}
 	}
+	uid, gid := -1, -1
 	if fi, err := os.Stat(path); err == nil {
 		perm = fi.Mode().Perm()
+		if st, ok := fi.Sys().(*syscall.Stat_t); ok && os.Geteuid() == 0 {
+			uid, gid = int(st.Uid), int(st.Gid)
+		}
 	}
-	return safefile.WriteFile(path, data, perm)
+	return safefile.WriteFileOwned(path, data, perm, uid, gid)
 }
 
 func (c *Config) lock() (func(), error) {

@@ -12,11 +12,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"syscall"
 
 	"mailsrv/pkg/config"
+	"mailsrv/pkg/privsep"
 	"mailsrv/pkg/tlsconf"
 	"mailsrv/pkg/ucspi"
 
@@ -64,15 +66,28 @@ func TLS(cfg *config.Config, hostname string, implicit bool, log *slog.Logger) (
 
 // Serve runs h on a listener at addr, or, when addr is "", on the one
 // connection of stdin/stdout, until SIGTERM or SIGINT (then the listener
-// waits for the sessions in progress).
-func Serve(addr string, h ucspi.Handler) error {
+// waits for the sessions in progress). With user set, the process drops
+// to that account (privsep.DropTo) once the port is bound and before a
+// byte is read from the network.
+func Serve(addr, user string, h ucspi.Handler) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	if addr != "" {
-		return ucspi.Listen(ctx, addr, h)
+	if addr == "" {
+		if err := privsep.DropTo(user); err != nil {
+			return err
+		}
+		h(ctx, ucspi.Stdio())
+		return nil
 	}
-	h(ctx, ucspi.Stdio())
-	return nil
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	if err := privsep.DropTo(user); err != nil {
+		_ = ln.Close()
+		return err
+	}
+	return ucspi.Serve(ctx, ln, h)
 }
 
 // Exit ends the program after app.Run: with the code of a cli.Exit error

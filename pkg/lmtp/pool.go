@@ -27,6 +27,11 @@ type Pool struct {
 	Max     int           // concurrency limit; Send waits for a free child
 	Timeout time.Duration // for one whole transaction; 0 means 10 minutes
 	Name    string        // client name for LHLO
+	// Spawn, when set, starts children instead of Argv: it returns the
+	// connection to a new child's stdin and stdout and its PID. It is how a
+	// process that has dropped privilege gets workers under another
+	// account (privsep.Spawner).
+	Spawn func() (net.Conn, int, error)
 
 	once sync.Once
 	sem  chan struct{}
@@ -111,12 +116,19 @@ func (p *Pool) put(c *child) {
 
 // child is one running LMTP server process.
 type child struct {
-	cmd    *exec.Cmd
-	conn   *pipeConn
+	cmd    *exec.Cmd // nil when spawned by Pool.Spawn
+	conn   net.Conn
 	client *smtp.Client
 }
 
 func (p *Pool) start() (*child, error) {
+	if p.Spawn != nil {
+		conn, pid, err := p.Spawn()
+		if err != nil {
+			return nil, err
+		}
+		return p.hello(&child{conn: conn}, pid)
+	}
 	toChild, childIn, err := os.Pipe()
 	if err != nil {
 		return nil, err
@@ -138,10 +150,13 @@ func (p *Pool) start() (*child, error) {
 		_ = childOut.Close()
 		return nil, fmt.Errorf("start %s: %w", p.Argv[0], err)
 	}
-	conn := &pipeConn{r: childOut, w: childIn}
-	c := &child{cmd: cmd, conn: conn}
-	_ = conn.SetDeadline(time.Now().Add(30 * time.Second))
-	c.client = smtp.NewClientLMTP(conn)
+	return p.hello(&child{cmd: cmd, conn: &pipeConn{r: childOut, w: childIn}}, cmd.Process.Pid)
+}
+
+// hello greets a new child.
+func (p *Pool) hello(c *child, pid int) (*child, error) {
+	_ = c.conn.SetDeadline(time.Now().Add(30 * time.Second))
+	c.client = smtp.NewClientLMTP(c.conn)
 	name := p.Name
 	if name == "" {
 		name = "localhost"
@@ -150,7 +165,7 @@ func (p *Pool) start() (*child, error) {
 		c.kill()
 		return nil, fmt.Errorf("%s: LHLO: %w", p.Argv[0], err)
 	}
-	slog.Debug("lmtp child started", "prog", p.Argv[0], "pid", cmd.Process.Pid)
+	slog.Debug("lmtp child started", "prog", p.Argv[0], "pid", pid)
 	return c, nil
 }
 
@@ -228,7 +243,7 @@ func (c *child) quit() {
 
 func (c *child) kill() {
 	_ = c.conn.Close()
-	if c.cmd.ProcessState == nil {
+	if c.cmd != nil && c.cmd.ProcessState == nil {
 		done := make(chan struct{})
 		go func() { _ = c.cmd.Wait(); close(done) }()
 		select {

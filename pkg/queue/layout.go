@@ -49,6 +49,9 @@ func Create(dir string) error {
 	fifo := filepath.Join(dir, FileTrigger)
 	if err := syscall.Mkfifo(fifo, 0622); err != nil && !errors.Is(err, os.ErrExist) {
 		return fmt.Errorf("mkfifo %s: %w", fifo, err)
+	} else if err == nil {
+		// Past the umask: whoever may inject may poke.
+		return os.Chmod(fifo, 0622)
 	}
 	return nil
 }

@@ -17,6 +17,14 @@ var seq atomic.Uint64
 
 // WriteFile replaces path with data, durably and atomically.
 func WriteFile(path string, data []byte, perm os.FileMode) error {
+	return WriteFileOwned(path, data, perm, -1, -1)
+}
+
+// WriteFileOwned is WriteFile giving the new file an owner and group
+// (-1 keeps the process's) before it replaces the old one, so that a
+// reader never finds it with the wrong ones: mailctl, run by root, keeps
+// etc/users readable by the group mailsrv-mail.
+func WriteFileOwned(path string, data []byte, perm os.FileMode, uid, gid int) error {
 	dir := filepath.Dir(path)
 	tmp := filepath.Join(dir, "."+filepath.Base(path)+".tmp."+
 		strconv.Itoa(os.Getpid())+"."+strconv.FormatUint(seq.Add(1), 10)+"."+
@@ -25,7 +33,13 @@ func WriteFile(path string, data []byte, perm os.FileMode) error {
 	if err != nil {
 		return err
 	}
-	if _, err = f.Write(data); err == nil {
+	if uid >= 0 || gid >= 0 {
+		err = f.Chown(uid, gid)
+	}
+	if err == nil {
+		_, err = f.Write(data)
+	}
+	if err == nil {
 		err = f.Sync()
 	}
 	if cerr := f.Close(); err == nil {

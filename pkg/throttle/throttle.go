@@ -324,6 +324,7 @@ func (t *Throttle) lockFile(name string) (*os.File, error) {
 			_ = f.Close()
 			return nil, fmt.Errorf("throttle: lock %s: %w", path, err)
 		}
+		shareWithGroup(f)
 		if same, err := samePath(f, path); err != nil || same {
 			if err != nil {
 				_ = f.Close()
@@ -451,4 +452,18 @@ func (t *Throttle) pruneOne(name string, kind Kind, now time.Time) error {
 		return fmt.Errorf("throttle: %w", err)
 	}
 	return nil
+}
+
+// shareWithGroup makes a state file this process owns writable by its
+// group whatever the umask: under mailctl init --system the daemons run as
+// three accounts that share the group mailsrv (run/throttle is
+// set-group-ID), and each must update the counts the others wrote.
+func shareWithGroup(f *os.File) {
+	fi, err := f.Stat()
+	if err != nil || fi.Mode().Perm()&0o060 == 0o060 {
+		return
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok && int(st.Uid) == os.Geteuid() {
+		_ = f.Chmod(0o660)
+	}
 }

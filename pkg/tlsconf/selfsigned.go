@@ -64,11 +64,22 @@ func SelfSigned(root string, names []string, valid time.Duration) (string, error
 		return "", err
 	}
 	base := filepath.Join(dir, names[0])
-	if err := safefile.WriteFile(base+".key", pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}), 0600); err != nil {
+	if err := safefile.WriteFile(base+".key", pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}), KeyPerm(dir)); err != nil {
 		return "", err
 	}
 	if err := safefile.WriteFile(base+".crt", pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0644); err != nil {
 		return "", err
 	}
 	return base + ".crt", nil
+}
+
+// KeyPerm is the mode of a new private key in dir: 0600, or 0640 when dir
+// is set-group-ID (mailctl init --system makes etc/tls so, group mailsrv),
+// where the key takes the directory's group and the daemons, which run
+// under their own accounts in that group, must read it.
+func KeyPerm(dir string) os.FileMode {
+	if fi, err := os.Stat(dir); err == nil && fi.Mode()&os.ModeSetgid != 0 {
+		return 0640
+	}
+	return 0600
 }

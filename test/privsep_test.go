@@ -1,0 +1,210 @@
+package e2e
+
+import (
+	"errors"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"mailsrv/pkg/privsep"
+)
+
+// TestLeastPrivilege runs the whole chain as `mailctl init --system` sets
+// it up, every daemon started as root and dropping to its account: smtpd
+// (mailsrv-smtpd, users and passwords through mailctl auth-helper), queue
+// run (mailsrv-queue, deliver workers as mailsrv-mail through the
+// spawner), imapd (mailsrv-mail). Then it shows what the smtpd account
+// cannot open. It needs root, as CI has.
+func TestLeastPrivilege(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root (make test runs as root in CI)")
+	}
+	r := newRoot(t)
+	r.libexec = systemLibexec(t)
+	openUp(t, r.Dir)
+	out := mailctlOK(t, r.Dir, "", "init", "--hostname", "mx.example.test", "--system",
+		"--queue-program", filepath.Join(r.libexec, "queue"))
+	t.Logf("init --system:\n%s", out)
+	accts := map[string]privsep.Account{}
+	for _, n := range []string{privsep.SMTPDUser, privsep.QueueUser, privsep.MailUser} {
+		a, err := privsep.Lookup(n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		accts[n] = a
+	}
+	if fi, err := os.Stat(filepath.Join(r.libexec, "queue")); err != nil || fi.Mode()&fs.ModeSetgid == 0 {
+		t.Fatalf("queue program not set-group-ID: %v %v", fi.Mode(), err)
+	}
+	// A user added by root after --system gets a mailbox mail can use.
+	mailctlOK(t, r.Dir, DemoPassword+"\n", "user", "add", "--password-stdin", "bob@example.test")
+
+	q := r.startQueue("--user", privsep.QueueUser, "--deliver-user", privsep.MailUser)
+	smtpd, addr := r.startSMTPD("--user", privsep.SMTPDUser, "--auth-user", privsep.MailUser)
+	imapAddr := freeAddr(t)
+	imapd := r.start("imapd", "--listen", imapAddr, "--user", privsep.MailUser)
+	waitListen(t, imapAddr)
+
+	host, port, _ := strings.Cut(addr, ":")
+	got, err := python(t, `
+import smtplib, sys
+s = smtplib.SMTP(sys.argv[1], int(sys.argv[2]), timeout=30)
+s.ehlo("client.example.net")
+try:
+    s.login("demo@example.test", "wrong password")
+    print("wrong password accepted")
+except smtplib.SMTPAuthenticationError as e:
+    print("wrong:", e.smtp_code)
+s.login("demo@example.test", sys.argv[3])
+print("login ok")
+code, msg = s.mail("demo@example.test")[0], None
+print("nobody:", s.rcpt("nobody@example.test")[0])
+print("bob:", s.rcpt("bob@example.test")[0])
+print("demo:", s.rcpt("demo@example.test")[0])
+print("data:", s.data(b"From: demo@example.test\r\nSubject: privsep\r\n\r\nseparated\r\n")[0])
+s.quit()
+`, host, port, DemoPassword)
+	if err != nil {
+		t.Fatalf("smtplib: %v\n%s", err, got)
+	}
+	for _, want := range []string{"wrong: 535", "login ok", "nobody: 550", "bob: 250", "demo: 250", "data: 250"} {
+		if !strings.Contains(got, want) {
+			t.Fatalf("smtplib: want %q in\n%s", want, got)
+		}
+	}
+	var delivered []string
+	waitFor(t, 30*time.Second, "delivery to demo and bob", func() bool {
+		delivered = append(messages(t, r.mailbox("demo")), messages(t, r.mailbox("bob"))...)
+		return len(delivered) == 2
+	})
+	mail := accts[privsep.MailUser]
+	for _, f := range delivered {
+		if uid := fileUID(t, f); uid != mail.UID {
+			t.Errorf("%s owned by uid %d, want %s (%d)", f, uid, mail.Name, mail.UID)
+		}
+	}
+
+	// Each daemon runs as its account, every id (real, effective, saved).
+	for proc, name := range map[*Proc]string{smtpd: privsep.SMTPDUser, q: privsep.QueueUser, imapd: privsep.MailUser} {
+		if ids := procUIDs(t, proc.cmd.Process.Pid); ids != strings.Repeat(strconv.Itoa(accts[name].UID)+" ", 4) {
+			t.Errorf("%s: uids %q, want all %d (%s)", proc.cmd.Path, ids, accts[name].UID, name)
+		}
+	}
+
+	// What the smtpd account can and cannot open.
+	users := filepath.Join(r.Dir, "etc/users")
+	for _, f := range []string{users, delivered[0], r.mailbox("demo"), filepath.Join(r.Dir, "queue/incoming")} {
+		if err := openAs(accts[privsep.SMTPDUser], f); err == nil || !strings.Contains(err.Error(), "Permission denied") {
+			t.Errorf("%s could open %s: %v", privsep.SMTPDUser, f, err)
+		}
+	}
+	if err := openAs(accts[privsep.SMTPDUser], filepath.Join(r.Dir, "etc/aliases")); err != nil {
+		t.Errorf("%s cannot read etc/aliases: %v", privsep.SMTPDUser, err)
+	}
+	// The mail account can (the check above is not a broken helper).
+	for _, f := range []string{users, delivered[0]} {
+		if err := openAs(mail, f); err != nil {
+			t.Errorf("%s cannot open %s: %v", mail.Name, f, err)
+		}
+	}
+
+	// imapd, running as mailsrv-mail, serves the delivered message.
+	host, port, _ = strings.Cut(imapAddr, ":")
+	got, err = python(t, `
+import imaplib, sys
+m = imaplib.IMAP4(sys.argv[1], int(sys.argv[2]))
+m.login("demo@example.test", sys.argv[3])
+typ, data = m.select("INBOX")
+print("exists", data[0].decode())
+typ, data = m.fetch("1", "(BODY[TEXT])")
+print(data[0][1].decode().strip())
+m.logout()
+`, host, port, DemoPassword)
+	if err != nil || !strings.Contains(got, "exists 1") || !strings.Contains(got, "separated") {
+		t.Fatalf("imaplib: %v\n%s", err, got)
+	}
+}
+
+// systemLibexec copies the programs where the system accounts may run
+// them (the test binaries' directory is private to root).
+func systemLibexec(t *testing.T) string {
+	dir := t.TempDir()
+	openUp(t, dir)
+	for _, prog := range []string{"smtpd", "queue", "deliver", "mailctl", "imapd"} {
+		src, err := os.Open(bin(t, prog))
+		if err != nil {
+			t.Fatal(err)
+		}
+		dst, err := os.OpenFile(filepath.Join(dir, prog), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0755)
+		if err == nil {
+			_, err = io.Copy(dst, src)
+			err = errors.Join(err, dst.Close())
+		}
+		if err := errors.Join(err, src.Close()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// openUp lets every account through dir and its parents (t.TempDir makes
+// them 0700).
+func openUp(t *testing.T, dir string) {
+	for d := dir; d != "/" && d != "."; d = filepath.Dir(d) {
+		fi, err := os.Stat(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode().Perm()&0o005 == 0o005 {
+			continue
+		}
+		if err := os.Chmod(d, fi.Mode().Perm()|0o055); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func fileUID(t *testing.T, path string) int {
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return int(fi.Sys().(*syscall.Stat_t).Uid)
+}
+
+// procUIDs returns the "Uid:" line of /proc/PID/status: real, effective,
+// saved and file-system UIDs, each followed by a space.
+func procUIDs(t *testing.T, pid int) string {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(l, "Uid:"); ok {
+			return strings.Join(strings.Fields(rest), " ") + " "
+		}
+	}
+	t.Fatalf("no Uid line for pid %d", pid)
+	return ""
+}
+
+// openAs tries to read path (a file, or list a directory) as account a.
+func openAs(a privsep.Account, path string) error {
+	cmd := exec.Command("cat", path)
+	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+		cmd = exec.Command("ls", path)
+	}
+	cmd.SysProcAttr = a.SysProcAttr()
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return errors.New(strings.TrimSpace(string(out)))
+	}
+	return nil
+}
