@@ -137,7 +137,7 @@ m.logout()
 func systemLibexec(t *testing.T) string {
 	dir := t.TempDir()
 	openUp(t, dir)
-	for _, prog := range []string{"smtpd", "queue", "deliver", "mailctl", "imapd"} {
+	for _, prog := range []string{"smtpd", "queue", "deliver", "mailctl", "imapd", "pop3d"} {
 		src, err := os.Open(bin(t, prog))
 		if err != nil {
 			t.Fatal(err)

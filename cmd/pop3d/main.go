@@ -40,6 +40,7 @@ func main() {
 			&cli.IntFlag{Name: "max-connections", Value: pop3.DefaultMaxConnections, Usage: "most sessions served at once with --listen"},
 			&cli.StringFlag{Name: "log", Usage: "append logs to `FILE` instead of stderr (for inetd)"},
 			&cli.StringFlag{Name: "user", Usage: "started as root, run as `ACCOUNT` (mailsrv-mail) once the port is bound"},
+			&cli.StringFlag{Name: "checkpassword", Usage: "check passwords with the checkpassword `PROGRAM` (system accounts: mail in HOME/Maildir; as root, the session becomes the mailbox's owner after login)"},
 			&cli.BoolFlag{Name: "debug", Usage: "log every connection, not only logins"},
 		},
 		Action: run,
@@ -72,9 +73,15 @@ func run(c *cli.Context) error {
 	if err != nil {
 		return cli.Exit(err.Error(), exitTemp)
 	}
+	authn := &auth.Authenticator{Config: cfg, Throttle: th, Logger: log}
+	beforeOpen, err := daemon.Checkpassword(authn, c.String("checkpassword"), c.String("listen"), c.String("user"))
+	if err != nil {
+		return cli.Exit(err.Error(), exitUsage)
+	}
 	srv := &pop3.Server{
 		Config:            cfg,
-		Auth:              &auth.Authenticator{Config: cfg, Throttle: th, Logger: log},
+		Auth:              authn,
+		BeforeOpen:        beforeOpen,
 		TLSConfig:         tlsConfig,
 		ImplicitTLS:       c.Bool("tls"),
 		Log:               log,

@@ -61,6 +61,7 @@ func main() {
 			&cli.BoolFlag{Name: "allow-insecure-auth", Usage: "allow PLAIN and LOGIN on unencrypted connections from anywhere"},
 			&cli.BoolFlag{Name: "received-ip", Usage: "with --submission, name the client's HELO and IP address in the Received header"},
 			&cli.StringFlag{Name: "user", Usage: "started as root, run as `ACCOUNT` (mailsrv-smtpd) once the port is bound"},
+			&cli.StringFlag{Name: "checkpassword", Usage: "check AUTH passwords with the checkpassword `PROGRAM` instead of etc/users"},
 			&cli.StringFlag{Name: "auth-user", Usage: "look users up and check passwords through `mailctl auth-helper` run as `ACCOUNT` (mailsrv-mail), for an smtpd that may not read etc/users"},
 		},
 		HideHelpCommand: true,
@@ -108,13 +109,20 @@ func run(c *cli.Context) error {
 		return fail(exitTemp, err.Error())
 	}
 	authn := &auth.Authenticator{Config: cfg, Throttle: th, Logger: log}
+	// No mailbox to open: the hook for imapd and pop3d is not needed.
+	if _, err := daemon.Checkpassword(authn, c.String("checkpassword"), "", ""); err != nil {
+		return fail(exitUsage, err.Error())
+	}
 	if a := c.String("auth-user"); a != "" {
 		helper, err := startHelper(root, a)
 		if err != nil {
 			return fail(exitTemp, err.Error())
 		}
 		defer helper.Close()
-		cfg.Lookup, authn.Backend = helper.Lookup, helper
+		cfg.Lookup = helper.Lookup
+		if authn.Backend == nil {
+			authn.Backend = helper
+		}
 	}
 	var ln net.Listener
 	if addr := c.String("listen"); addr != "" {

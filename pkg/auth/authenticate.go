@@ -211,3 +211,17 @@ func (a *Authenticator) log(req Request, result string, delay time.Duration, err
 	}
 	a.logger().Log(context.Background(), level, "auth", a.attrs(req, result, delay, err)...)
 }
+
+// RawNames is implemented by a Backend whose users are not addresses of
+// etc/users (a checkpassword program serving system accounts): it gets
+// login names as the client sent them.
+type RawNames interface{ RawLoginNames() }
+
+// LoginName completes a bare login name with the local domain
+// (config.LoginName), unless the Backend takes raw names.
+func (a *Authenticator) LoginName(name string) string {
+	if _, raw := a.Backend.(RawNames); raw {
+		return name
+	}
+	return a.Config.LoginName(name)
+}

@@ -64,6 +64,10 @@ type Program struct {
 	Timeout time.Duration // default DefaultTimeout
 }
 
+// RawLoginNames implements auth.RawNames: a checkpassword program gets
+// "bob", not "bob@example.org".
+func (p *Program) RawLoginNames() {}
+
 // Check implements auth.Backend: it returns auth.ErrMismatch when the
 // program exits 1, and another error for any other failure (exit 2, 111,
 // a timeout, a program that cannot start). The user's Addr comes from

@@ -187,8 +187,17 @@ func (c *Config) LookupUser(key string) (User, bool, error) {
 	return user, ok, nil
 }
 
-// Mailbox returns the Maildir of a local user: mail/DOMAIN/LOCALPART.
+// Mailbox returns the Maildir of a local user: mail/DOMAIN/LOCALPART, or
+// for a user with a home attribute (a system account, as a checkpassword
+// program reports it through HOME) HOME/Maildir, or HOME itself when it
+// is a Maildir already (mailctl checkpassword gives the mailbox as HOME).
 func (c *Config) Mailbox(u User) string {
+	if home := u.Attrs["home"]; home != "" {
+		if fi, err := os.Stat(filepath.Join(home, "cur")); err == nil && fi.IsDir() {
+			return home
+		}
+		return filepath.Join(home, "Maildir")
+	}
 	return filepath.Join(c.MailDir(), u.Addr.Domain, u.Addr.Local)
 }
 

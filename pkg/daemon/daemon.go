@@ -15,8 +15,11 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
+	"mailsrv/pkg/auth"
+	"mailsrv/pkg/checkpassword"
 	"mailsrv/pkg/config"
 	"mailsrv/pkg/privsep"
 	"mailsrv/pkg/tlsconf"
@@ -106,4 +109,25 @@ func Exit(prog string, err error) {
 	}
 	fmt.Fprintln(os.Stderr, prog+":", err)
 	os.Exit(64)
+}
+
+// Checkpassword makes a's logins go through the external checkpassword
+// program prog (words split at spaces; "" leaves a as it is) and returns
+// the hook imapd and pop3d run between a login and opening the mailbox:
+// serving one connection as root, they drop to the mailbox's owner there,
+// as qmail-pop3d does after checkpassword. A --listen process serves many
+// users at once and so cannot: as root without --user it is refused.
+func Checkpassword(a *auth.Authenticator, prog, listen, user string) (func(config.User, string) error, error) {
+	if prog == "" {
+		return nil, nil
+	}
+	a.Backend = &checkpassword.Program{Argv: strings.Fields(prog)}
+	switch {
+	case user != "":
+		return nil, nil
+	case listen != "" && os.Geteuid() == 0:
+		return nil, errors.New("--checkpassword with --listen as root would serve every user as root: " +
+			"run one process per connection (tcpserver, inetd) or give --user")
+	}
+	return func(_ config.User, box string) error { return privsep.DropToOwner(box) }, nil
 }

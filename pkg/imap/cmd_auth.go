@@ -51,7 +51,7 @@ func cmdLogin(s *session, c *command) error {
 	if err != nil {
 		return err
 	}
-	u, err := s.sasl.Password("LOGIN", s.srv.Config.LoginName(user), pass)
+	u, err := s.sasl.Password("LOGIN", s.srv.authenticator().LoginName(user), pass)
 	return s.loggedIn(u, err, "LOGIN")
 }
 
@@ -186,7 +186,12 @@ func (s *session) authFailed(st error) error {
 // openStore opens the mailbox of a user who logged in. The password is
 // never logged (pkg/auth logs the attempt).
 func (s *session) openStore(u config.User) error {
-	store, err := mailstore.Open(s.srv.Config.Mailbox(u))
+	box := s.srv.Config.Mailbox(u)
+	var store *mailstore.Store
+	err := s.beforeOpen(u, box)
+	if err == nil {
+		store, err = mailstore.Open(box)
+	}
 	if err != nil {
 		s.log.Error("open mailbox", "user", u.Addr.Key(), "err", err)
 		return no("UNAVAILABLE", "mailbox temporarily unavailable")
@@ -195,4 +200,11 @@ func (s *session) openStore(u config.User) error {
 	s.r.SetMaxLiteral(s.lim.MaxLiteral)
 	s.log.Info("login", "user", u.Addr.Key(), "tls", s.tls)
 	return ok("CAPABILITY "+s.capabilities(), "logged in")
+}
+
+func (s *session) beforeOpen(u config.User, box string) error {
+	if s.srv.BeforeOpen == nil {
+		return nil
+	}
+	return s.srv.BeforeOpen(u, box)
 }

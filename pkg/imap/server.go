@@ -60,6 +60,11 @@ type Server struct {
 	// (IMAPS, port 993, RFC 8314 section 3.3). It needs TLSConfig.
 	ImplicitTLS bool
 	Hostname    string // in the greeting; "" for etc/me
+	// BeforeOpen, when set, runs after a login and before the mailbox is
+	// opened: imapd serving system accounts as root drops to the
+	// mailbox's owner there (privsep.DropToOwner). An error refuses the
+	// login.
+	BeforeOpen func(u config.User, mailbox string) error
 
 	authOnce sync.Once
 }

@@ -48,7 +48,7 @@ func (s *session) cmdPASS(cmd Command) {
 	case cmd.Rest == "":
 		s.fail(&Error{Code: CodeAuth, Msg: "empty password"})
 	default:
-		u, err := s.sasl.Password("USER", s.srv.Config.LoginName(user), cmd.Rest)
+		u, err := s.sasl.Password("USER", s.srv.authenticator().LoginName(user), cmd.Rest)
 		s.loggedInAs(u, err)
 	}
 }
@@ -183,7 +183,15 @@ func (s *session) authFailed(e *Error) {
 func (s *session) openSession(u config.User) {
 	s.account = u
 	user, ip := u.Addr.Key(), s.ip()
-	if e := s.openMailbox(s.srv.Config.Mailbox(u)); e != nil {
+	box := s.srv.Config.Mailbox(u)
+	if s.srv.BeforeOpen != nil {
+		if err := s.srv.BeforeOpen(u, box); err != nil {
+			s.log.Error("login refused", "user", user, "ip", ip, "err", err)
+			s.fail(&Error{Code: CodeSysTemp, Msg: "mailbox temporarily unavailable"})
+			return
+		}
+	}
+	if e := s.openMailbox(box); e != nil {
 		s.log.Info("login refused", "user", user, "ip", ip, "reason", e.Error())
 		s.fail(e)
 		return

@@ -44,7 +44,12 @@ const (
 // call to Serve and do not change them afterwards.
 type Server struct {
 	Config *config.Config
-	Log    *slog.Logger // nil means slog.Default()
+	// BeforeOpen, when set, runs after a login and before the mailbox is
+	// opened: pop3d serving system accounts as root drops to the
+	// mailbox's owner there (privsep.DropToOwner). An error refuses the
+	// login.
+	BeforeOpen func(u config.User, mailbox string) error
+	Log        *slog.Logger // nil means slog.Default()
 	// Auth checks passwords (pkg/auth: throttling, hash upgrades, the
 	// auth log line). Nil means etc/users of Config, without throttling.
 	Auth *auth.Authenticator

@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"os"
 	"os/user"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"syscall"
@@ -133,4 +134,34 @@ func (a Account) SysProcAttr() *syscall.SysProcAttr {
 		return nil
 	}
 	return &syscall.SysProcAttr{Credential: a.Credential()}
+}
+
+// DropToOwner drops to the owner of path (a mailbox; its parent, the home
+// directory, while the mailbox is still to be made), for a daemon that
+// serves system accounts one per process: started as root, it becomes the
+// user who logged in. It refuses a path owned by root, and does nothing
+// when the process is not root (it then runs as one user for all).
+func DropToOwner(path string) error {
+	if os.Geteuid() != 0 {
+		return nil
+	}
+	fi, err := os.Stat(path)
+	if errors.Is(err, os.ErrNotExist) {
+		fi, err = os.Stat(filepath.Dir(path))
+	}
+	if err != nil {
+		return err
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return fmt.Errorf("%s: no owner", path)
+	}
+	if st.Uid == 0 {
+		return fmt.Errorf("%s belongs to root: not serving it as root", path)
+	}
+	a, err := Lookup(strconv.Itoa(int(st.Uid)))
+	if err != nil {
+		a = Account{Name: strconv.Itoa(int(st.Uid)), UID: int(st.Uid), GID: int(st.Gid), Groups: []int{int(st.Gid)}}
+	}
+	return Drop(a)
 }
