@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -45,6 +46,11 @@ func TestLeastPrivilege(t *testing.T) {
 	}
 	// A user added by root after --system gets a mailbox mail can use.
 	mailctlOK(t, r.Dir, DemoPassword+"\n", "user", "add", "--password-stdin", "bob@example.test")
+	mailctlOK(t, r.Dir, "", "tls", "selfsigned", "mx.example.test")
+	key := filepath.Join(r.Dir, "etc/tls/mx.example.test.key")
+	if fi, err := os.Stat(key); err != nil || fi.Mode().Perm() != 0o640 || fileGID(t, key) != groupID(t, privsep.Group) {
+		t.Fatalf("key after --system: %v %v, want 0640 group %s", fi.Mode(), err, privsep.Group)
+	}
 
 	q := r.startQueue("--user", privsep.QueueUser, "--deliver-user", privsep.MailUser)
 	smtpd, addr := r.startSMTPD("--user", privsep.SMTPDUser, "--auth-user", privsep.MailUser)
@@ -52,10 +58,22 @@ func TestLeastPrivilege(t *testing.T) {
 	imapd := r.start("imapd", "--listen", imapAddr, "--user", privsep.MailUser)
 	waitListen(t, imapAddr)
 
+	// A certificate renewed after the daemons dropped privilege is read
+	// by them, and served.
+	time.Sleep(2100 * time.Millisecond) // past the store's recheck interval and mtime granularity
+	mailctlOK(t, r.Dir, "", "tls", "selfsigned", "mx.example.test")
+	time.Sleep(2100 * time.Millisecond)
+	crt := filepath.Join(r.Dir, "etc/tls/mx.example.test.crt")
 	host, port, _ := strings.Cut(addr, ":")
 	got, err := python(t, `
-import smtplib, sys
+import smtplib, ssl, sys
 s = smtplib.SMTP(sys.argv[1], int(sys.argv[2]), timeout=30)
+s.ehlo("client.example.net")
+ctx = ssl.create_default_context(cafile=sys.argv[4])
+ctx.check_hostname = False
+s.starttls(context=ctx)
+der = s.sock.getpeercert(binary_form=True)
+print("renewed certificate served:", der == ssl.PEM_cert_to_DER_cert(open(sys.argv[4]).read()))
 s.ehlo("client.example.net")
 try:
     s.login("demo@example.test", "wrong password")
@@ -70,11 +88,11 @@ print("bob:", s.rcpt("bob@example.test")[0])
 print("demo:", s.rcpt("demo@example.test")[0])
 print("data:", s.data(b"From: demo@example.test\r\nSubject: privsep\r\n\r\nseparated\r\n")[0])
 s.quit()
-`, host, port, DemoPassword)
+`, host, port, DemoPassword, crt)
 	if err != nil {
 		t.Fatalf("smtplib: %v\n%s", err, got)
 	}
-	for _, want := range []string{"wrong: 535", "login ok", "nobody: 550", "bob: 250", "demo: 250", "data: 250"} {
+	for _, want := range []string{"renewed certificate served: True", "wrong: 535", "login ok", "nobody: 550", "bob: 250", "demo: 250", "data: 250"} {
 		if !strings.Contains(got, want) {
 			t.Fatalf("smtplib: want %q in\n%s", want, got)
 		}
@@ -169,6 +187,26 @@ func openUp(t *testing.T, dir string) {
 			t.Fatal(err)
 		}
 	}
+}
+
+func fileGID(t *testing.T, path string) int {
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return int(fi.Sys().(*syscall.Stat_t).Gid)
+}
+
+func groupID(t *testing.T, name string) int {
+	g, err := user.LookupGroup(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := strconv.Atoi(g.Gid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
 }
 
 func fileUID(t *testing.T, path string) int {
