@@ -6,6 +6,7 @@ import (
 
 	"mailsrv/pkg/auth"
 	"mailsrv/pkg/config"
+	"mailsrv/pkg/maildir"
 	"mailsrv/pkg/mailstore"
 	"mailsrv/pkg/sasl"
 )
@@ -195,6 +196,9 @@ func (s *session) openStore(u config.User) error {
 	if err != nil {
 		s.log.Error("open mailbox", "user", u.Addr.Key(), "err", err)
 		return no("UNAVAILABLE", "mailbox temporarily unavailable")
+	}
+	if err := maildir.CleanTmp(box); err != nil {
+		s.log.Warn("cleaning tmp/", "user", u.Addr.Key(), "err", err)
 	}
 	s.user, s.store, s.state = u, store, stateAuth
 	s.r.SetMaxLiteral(s.lim.MaxLiteral)

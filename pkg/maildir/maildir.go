@@ -1,9 +1,12 @@
 // Package maildir owns the durable side of Maildir++ (the directory layout
 // of https://cr.yp.to/proto/maildir.html with Courier's ++ folders): making
 // a mailbox, and delivering one message into it so that a success reported
-// to the caller survives a crash. Reading, listing and flags come from
-// github.com/emersion/go-maildir; the delivery path is ours because it
-// fsyncs the file and the directory, which that library does not.
+// to the caller survives a crash. Making the directories, the flag letters
+// and the 36-hour clean-up of tmp/ come from github.com/emersion/go-maildir;
+// the delivery path is ours because it fsyncs the file and the directory,
+// which that library does not, and listing for IMAP and POP3 is package
+// mailstore's and pop3's own, which read each directory once and keep the
+// names without a Message per file (100,000-message folders).
 package maildir
 
 import (
@@ -20,6 +23,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	gomaildir "github.com/emersion/go-maildir"
 
 	"mailsrv/pkg/safefile"
 )
@@ -49,14 +54,19 @@ func Create(dir string) error {
 	return nil
 }
 
-// Init makes one Maildir (dir and its tmp, new, cur), each mode 0700.
+// Init makes one Maildir (dir and its tmp, new, cur), each mode 0700, and
+// the directories above it.
 func Init(dir string) error {
-	for _, d := range []string{dir, dir + "/tmp", dir + "/new", dir + "/cur"} {
-		if err := os.MkdirAll(d, 0700); err != nil {
-			return err
-		}
+	if err := os.MkdirAll(filepath.Dir(dir), 0700); err != nil {
+		return err
 	}
-	return nil
+	return gomaildir.Dir(dir).Init()
+}
+
+// CleanTmp removes files left in dir/tmp for more than 36 hours (a delivery
+// that died half-way), as the Maildir specification asks readers to do.
+func CleanTmp(dir string) error {
+	return gomaildir.Dir(dir).Clean()
 }
 
 var (

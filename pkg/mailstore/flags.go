@@ -3,6 +3,8 @@ package mailstore
 import (
 	"sort"
 	"strings"
+
+	gomaildir "github.com/emersion/go-maildir"
 )
 
 // Flags are the letters of a Maildir file name's info part (after ":2,"),
@@ -15,7 +17,9 @@ var systemFlags = []struct {
 	Name   string
 	Letter byte
 }{
-	{`\Draft`, 'D'}, {`\Flagged`, 'F'}, {`\Answered`, 'R'}, {`\Seen`, 'S'}, {`\Deleted`, 'T'},
+	{`\Draft`, byte(gomaildir.FlagDraft)}, {`\Flagged`, byte(gomaildir.FlagFlagged)},
+	{`\Answered`, byte(gomaildir.FlagReplied)}, {`\Seen`, byte(gomaildir.FlagSeen)},
+	{`\Deleted`, byte(gomaildir.FlagTrashed)},
 }
 
 // SystemFlags lists the flags a client may store, for FLAGS and

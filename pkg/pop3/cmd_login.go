@@ -8,6 +8,7 @@ import (
 
 	"mailsrv/pkg/auth"
 	"mailsrv/pkg/config"
+	"mailsrv/pkg/maildir"
 	"mailsrv/pkg/sasl"
 )
 
@@ -195,6 +196,9 @@ func (s *session) openSession(u config.User) {
 		s.log.Info("login refused", "user", user, "ip", ip, "reason", e.Error())
 		s.fail(e)
 		return
+	}
+	if err := maildir.CleanTmp(box); err != nil {
+		s.log.Warn("cleaning tmp/", "user", user, "err", err)
 	}
 	s.loggedIn, s.state = true, stateTransaction
 	var size int64
