@@ -3,6 +3,9 @@ package config
 import (
 	"errors"
 	"fmt"
+	"time"
+
+	"golang.org/x/sys/unix"
 
 	"mailsrv/pkg/address"
 )
@@ -18,6 +21,15 @@ const TagSeparator = "+"
 
 // ErrAliasLoop is returned when expansion goes deeper than MaxAliasDepth.
 var ErrAliasLoop = errors.New("alias loop or nesting too deep")
+
+// ErrUnsettled is returned instead of ErrNoSuchUser while etc/users or
+// etc/aliases is being rewritten in place: an administrator's editor may
+// have truncated the file and not yet written it all again, and a
+// recipient refused for good (550, a bounce) in that moment would be mail
+// lost. It is temporary: SMTP 451, a retry from the queue. Files replaced
+// by a rename (mailctl, safefile) are never seen half-written and do not
+// count.
+var ErrUnsettled = errors.New("etc/users or etc/aliases changed a moment ago: recipient not certain yet")
 
 // Target is one final destination of a recipient.
 type Target struct {
@@ -38,9 +50,44 @@ func (t Target) Local() bool { return t.User != nil }
 func (c *Config) Resolve(a address.Address) ([]Target, error) {
 	r := resolver{c: c, seen: map[string]bool{}, done: map[string]bool{}}
 	if err := r.expand(a, 0); err != nil {
+		if errors.Is(err, ErrNoSuchUser) && c.unsettled() {
+			return nil, fmt.Errorf("%s: %w", a.String(), ErrUnsettled)
+		}
 		return nil, err
 	}
 	return r.out, nil
+}
+
+// unsettled reports whether etc/users or etc/aliases was written in
+// place less than mtimeSlack ago.
+func (c *Config) unsettled() bool {
+	for _, rel := range []string{FileUsers, FileAliases} {
+		if rewrittenInPlace(c.Path(rel), time.Now()) {
+			return true
+		}
+	}
+	return false
+}
+
+// rewrittenInPlace reports whether path was modified less than mtimeSlack
+// before now (or claims a future time) and is older than that
+// modification: its birth time, where the file system keeps one, is more
+// than a second before its modification time. A file made new and renamed
+// into place is born when it is written.
+func rewrittenInPlace(path string, now time.Time) bool {
+	var st unix.Statx_t
+	if err := unix.Statx(unix.AT_FDCWD, path, 0, unix.STATX_MTIME|unix.STATX_BTIME, &st); err != nil {
+		return !errors.Is(err, unix.ENOENT)
+	}
+	mtime := time.Unix(st.Mtime.Sec, int64(st.Mtime.Nsec))
+	if age := now.Sub(mtime); age >= mtimeSlack {
+		return false
+	}
+	if st.Mask&unix.STATX_BTIME == 0 {
+		return true // no birth time: be careful
+	}
+	born := time.Unix(st.Btime.Sec, int64(st.Btime.Nsec))
+	return mtime.Sub(born) > time.Second
 }
 
 // Exists reports whether a recipient resolves to at least one target,

@@ -25,6 +25,8 @@ var (
 	errNeedUTF8 = reply(553, smtp.EnhancedCode{5, 6, 7}, "Non-ASCII address needs the SMTPUTF8 parameter of MAIL")
 	// A control file could not be read: try again later.
 	errConfig = reply(451, smtp.EnhancedCode{4, 3, 0}, "Local configuration error, try again later")
+	// config.ErrUnsettled: etc/users is being edited in place.
+	errUnsettled = reply(451, smtp.EnhancedCode{4, 3, 0}, "User list being changed, try again in a moment")
 
 	// DATA/BDAT: a CR or LF that is not part of a CRLF pair. RFC 5321
 	// section 2.3.8 forbids them; accepting them lets a client smuggle a

@@ -144,6 +144,10 @@ func (s *Session) rcpt(to string) *smtp.SMTPError {
 		// An alias loop or an over-long expansion is the administrator's
 		// to fix: a temporary failure, so that the mail waits for it.
 		ok, err := cfg.Exists(a)
+		if errors.Is(err, config.ErrUnsettled) {
+			s.log.Warn("rcpt deferred", "rcpt", a.String(), "reason", "etc/users or etc/aliases rewritten in place a moment ago", "client", s.cc.ip)
+			return errUnsettled
+		}
 		if err != nil {
 			s.log.Error("resolving recipient", "rcpt", a.String(), "err", err)
 			return errConfig
