@@ -18,6 +18,7 @@ import (
 
 	"mailsrv/pkg/address"
 	"mailsrv/pkg/config"
+	"mailsrv/pkg/lineend"
 	"mailsrv/pkg/maildir"
 	"mailsrv/pkg/queue"
 )
@@ -188,12 +189,17 @@ func ReadMessage(r io.Reader, max int64) ([]byte, error) {
 	if max > 0 {
 		lim = io.LimitReader(r, max+1)
 	}
-	data, err := io.ReadAll(lim)
+	var b bytes.Buffer
+	lf := &lineend.LFWriter{W: &b}
+	n, err := io.Copy(lf, lim)
+	if err == nil {
+		err = lf.Flush()
+	}
 	if err != nil {
 		return nil, err
 	}
-	if max > 0 && int64(len(data)) > max {
+	if max > 0 && n > max {
 		return nil, &Error{Code: 552, Status: "5.3.4", Msg: "message too big", Exit: ExitDataErr}
 	}
-	return bytes.ReplaceAll(data, []byte("\r\n"), []byte("\n")), nil
+	return b.Bytes(), nil
 }

@@ -26,6 +26,7 @@ import (
 
 	gomaildir "github.com/emersion/go-maildir"
 
+	"mailsrv/pkg/lineend"
 	"mailsrv/pkg/safefile"
 )
 
@@ -129,7 +130,7 @@ func Store(dir string, o Options, header []byte, body io.Reader) (string, error)
 	bw := bufio.NewWriterSize(f, 64*1024)
 	cw := &countWriter{w: bw}
 	var w io.Writer = cw
-	lf := &lfWriter{w: cw}
+	lf := &lineend.LFWriter{W: cw}
 	if o.ToLF {
 		w = lf
 	}
@@ -139,7 +140,7 @@ func Store(dir string, o Options, header []byte, body io.Reader) (string, error)
 		_, werr, rerr = copyBody(w, body)
 	}
 	if werr == nil && o.ToLF {
-		werr = lf.flush()
+		werr = lf.Flush()
 	}
 	if werr == nil {
 		werr = bw.Flush()
@@ -177,57 +178,6 @@ func Store(dir string, o Options, header []byte, body io.Reader) (string, error)
 		return "", &TempError{fmt.Errorf("maildir %s: %w", dir, err)}
 	}
 	return final, nil
-}
-
-// lfWriter turns CRLF into LF on its way to w, by runs between CRs.
-type lfWriter struct {
-	w      io.Writer
-	heldCR bool // the last byte given was a CR, not yet written
-}
-
-func (l *lfWriter) Write(p []byte) (int, error) {
-	n := len(p)
-	if l.heldCR && len(p) > 0 {
-		l.heldCR = false
-		if p[0] != '\n' {
-			if _, err := l.w.Write(crByte); err != nil {
-				return 0, err
-			}
-		}
-	}
-	for len(p) > 0 {
-		i := bytes.IndexByte(p, '\r')
-		if i < 0 {
-			if _, err := l.w.Write(p); err != nil {
-				return 0, err
-			}
-			break
-		}
-		if _, err := l.w.Write(p[:i]); err != nil {
-			return 0, err
-		}
-		p = p[i+1:]
-		if len(p) == 0 {
-			l.heldCR = true
-			break
-		}
-		if p[0] != '\n' {
-			if _, err := l.w.Write(crByte); err != nil {
-				return 0, err
-			}
-		}
-	}
-	return n, nil
-}
-
-// flush writes a CR held at the very end.
-func (l *lfWriter) flush() error {
-	if !l.heldCR {
-		return nil
-	}
-	l.heldCR = false
-	_, err := l.w.Write(crByte)
-	return err
 }
 
 var crByte = []byte{'\r'}

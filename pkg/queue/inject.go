@@ -2,7 +2,6 @@ package queue
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -11,6 +10,7 @@ import (
 	"syscall"
 	"time"
 
+	"mailsrv/pkg/lineend"
 	"mailsrv/pkg/safefile"
 )
 
@@ -90,57 +90,24 @@ func ioError(op string, err error) *Error {
 // ErrTooBig is the refusal of a message over the size limit.
 var ErrTooBig = &Error{Code: 552, Msg: "message exceeds fixed maximum message size"}
 
-// copyLF copies src to dst, replacing each CRLF by LF.
-func copyLF(dst *bufio.Writer, src io.Reader, maxSize int64) error {
+// copyLF copies src to dst, replacing each CRLF by LF, and fails with
+// ErrTooBig once more than maxSize bytes (0: no limit) have been written.
+func copyLF(dst io.Writer, src io.Reader, maxSize int64) error {
+	lf := &lineend.LFWriter{W: dst}
 	buf := make([]byte, 32*1024)
-	var n int64
-	pendingCR := false
 	for {
 		k, rerr := src.Read(buf)
-		chunk := buf[:k]
-		for len(chunk) > 0 {
-			if pendingCR {
-				pendingCR = false
-				if chunk[0] != '\n' {
-					if err := dst.WriteByte('\r'); err != nil {
-						return err
-					}
-					n++
-				}
-			}
-			i := indexCRLF(chunk)
-			if i < 0 {
-				if chunk[len(chunk)-1] == '\r' {
-					pendingCR = true
-					chunk = chunk[:len(chunk)-1]
-				}
-				if _, err := dst.Write(chunk); err != nil {
-					return err
-				}
-				n += int64(len(chunk))
-				break
-			}
-			if _, err := dst.Write(chunk[:i]); err != nil {
-				return err
-			}
-			n += int64(i)
-			chunk = chunk[i+1:] // keep the LF, drop the CR
+		if _, err := lf.Write(buf[:k]); err != nil {
+			return err
 		}
-		if maxSize > 0 && n > maxSize {
+		if maxSize > 0 && lf.Written() > maxSize {
 			return ErrTooBig
 		}
 		if errors.Is(rerr, io.EOF) {
-			if pendingCR {
-				return dst.WriteByte('\r')
-			}
-			return nil
+			return lf.Flush()
 		}
 		if rerr != nil {
 			return fmt.Errorf("reading message: %w", rerr)
 		}
 	}
 }
-
-var crlf = []byte("\r\n")
-
-func indexCRLF(b []byte) int { return bytes.Index(b, crlf) }
