@@ -126,3 +126,33 @@ func decodeRun(b *strings.Builder, enc string) error {
 	}
 	return nil
 }
+
+// decodeMixed decodes a name that is modified UTF-7 with raw UTF-8
+// characters in it, as go-imap v2 writes names once a server advertises
+// IMAP4rev2 ("&" escaped as "&-", other characters raw). An "&" that
+// starts no valid shift sequence stands for itself.
+func decodeMixed(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		if s[i] != '&' {
+			b.WriteByte(s[i])
+			i++
+			continue
+		}
+		end := strings.IndexByte(s[i+1:], '-')
+		if end == 0 {
+			b.WriteByte('&')
+			i += 2
+			continue
+		}
+		var run strings.Builder
+		if end > 0 && decodeRun(&run, s[i+1:i+1+end]) == nil {
+			b.WriteString(run.String())
+			i += end + 2
+			continue
+		}
+		b.WriteByte('&')
+		i++
+	}
+	return b.String()
+}

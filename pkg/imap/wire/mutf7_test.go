@@ -34,8 +34,9 @@ func TestMUTF7(t *testing.T) {
 }
 
 // A client's name: UTF-8 after ENABLE, 7-bit taken as modified UTF-7
-// before, 8-bit UTF-8 encoded in any case, control characters left for
-// the store to refuse.
+// before, 8-bit UTF-8 encoded in any case (before ENABLE as modified UTF-7
+// with raw characters, the way go-imap v2 writes them), control
+// characters left for the store to refuse.
 func TestToMUTF7(t *testing.T) {
 	for _, tc := range []struct {
 		in   string
@@ -46,6 +47,10 @@ func TestToMUTF7(t *testing.T) {
 		{"&AOk-", true, "&-AOk-"},
 		{"été", false, "&AOk-t&AOk-"},
 		{"été", true, "&AOk-t&AOk-"},
+		{"Café &- Co", false, "Caf&AOk- &- Co"},
+		{"Café &- Co", true, "Caf&AOk- &-- Co"},
+		{"été &AOk- & &ZeVnLIqe", false, "&AOk-t&AOk- &AOk- &- &-ZeVnLIqe"},
+		{"é&AGE-", false, "&AOk-&-AGE-"},
 		{"\xff", false, "\xff"},
 		{"a\x01é", true, "a\x01é"},
 		{"Lists/*", true, "Lists/*"},
@@ -81,8 +86,9 @@ func TestQuotedUTF8(t *testing.T) {
 	}
 }
 
-// FuzzMUTF7: decoding never panics, what decodes is canonical, and what
-// is encoded decodes back.
+// FuzzMUTF7: decoding never panics, what decodes is canonical, what is
+// encoded decodes back, and a client's name that ToMUTF7 converts becomes
+// valid modified UTF-7.
 func FuzzMUTF7(f *testing.F) {
 	for _, s := range []string{"INBOX", "&AOk-t&AOk-", "&-", "&2D3eAA-", "&AOk-&AOk-", "&Jjo,-", "a&b", "&ZeVnLIqe"} {
 		f.Add(s)
@@ -95,6 +101,13 @@ func FuzzMUTF7(f *testing.F) {
 		e := EncodeMUTF7(s)
 		if back, err := DecodeMUTF7(e); err != nil || back != toValid(s) {
 			t.Fatalf("%q encodes to %q, which decodes to %q, %v", s, e, back, err)
+		}
+		for _, u := range []bool{false, true} {
+			if m := ToMUTF7(s, u); m != s {
+				if _, err := DecodeMUTF7(m); err != nil {
+					t.Fatalf("ToMUTF7(%q, %v) = %q, not modified UTF-7: %v", s, u, m, err)
+				}
+			}
 		}
 	})
 }

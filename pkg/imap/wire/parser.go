@@ -255,8 +255,9 @@ func (p *Parser) StringReader() (io.Reader, int64, error) {
 // Mailbox reads a mailbox name (an astring) and returns it as stored, in
 // modified UTF-7 (RFC 3501 section 5.1.3). With UTF8 set the name is UTF-8
 // and is encoded. Without it a 7-bit name is already modified UTF-7; a
-// name with 8-bit bytes that is valid UTF-8 is encoded too, since some
-// clients (go-imap v2) send UTF-8 as soon as IMAP4rev2 is advertised. A
+// name with 8-bit bytes that is valid UTF-8 is taken as modified UTF-7
+// with raw UTF-8 characters in it ("&-" is "&") and encoded, since some
+// clients (go-imap v2) send that as soon as IMAP4rev2 is advertised. A
 // name with control characters is returned as it is, for the mail store
 // to refuse.
 func (p *Parser) Mailbox() (string, error) {
@@ -279,8 +280,11 @@ func ToMUTF7(name string, utf8Names bool) string {
 			eight = true
 		}
 	}
-	if utf8Names || eight && utf8.ValidString(name) {
+	switch {
+	case utf8Names:
 		return EncodeMUTF7(name)
+	case eight && utf8.ValidString(name):
+		return EncodeMUTF7(decodeMixed(name))
 	}
 	return name
 }
