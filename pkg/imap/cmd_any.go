@@ -74,19 +74,28 @@ func cmdID(s *session, c *command) error {
 	return nil
 }
 
-// RFC 5161: ENABLE names extensions; none of ours changes behaviour when
-// enabled yet (CONDSTORE, QRESYNC, UTF8=ACCEPT and IMAP4rev2 are not
-// implemented), so the answer is an empty ENABLED list.
+// RFC 5161: ENABLE names extensions; those that change how this session
+// speaks (enable in rev2.go) are listed in the ENABLED response, the
+// others are ignored.
 func cmdEnable(s *session, c *command) error {
+	var done []string
 	for !c.p.AtEnd() {
 		if err := c.p.SP(); err != nil {
 			return err
 		}
-		if _, err := c.p.Atom(); err != nil {
+		a, err := c.p.Atom()
+		if err != nil {
 			return err
 		}
+		if name, ok := s.enable(a); ok {
+			done = append(done, name)
+		}
 	}
-	s.w.Raw("* ENABLED\r\n")
+	s.w.Raw("* ENABLED")
+	for _, a := range done {
+		s.w.Raw(" " + a)
+	}
+	s.w.CRLF()
 	return nil
 }
 

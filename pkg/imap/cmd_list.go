@@ -71,6 +71,9 @@ func cmdList(s *session, c *command) error {
 			return bad("pattern too long")
 		}
 		pats[i] = ref + pats[i]
+		if !s.utf8Names() { // 8-bit from a rev1 client: UTF-8 (see wire.ToMUTF7)
+			pats[i] = wire.ToMUTF7(pats[i], false)
+		}
 	}
 	return s.listMailboxes(c.name, pats, o)
 }
@@ -158,6 +161,7 @@ func (s *session) listMailboxes(cmd string, pats []string, o listOpts) error {
 	if err != nil {
 		return err
 	}
+	stored := s.displayNames(names, subs) // UTF-8 names for IMAP4rev2 (rev2.go)
 	exists, subscribed := setOf(names), setOf(subs)
 	base := names
 	if o.subscribed {
@@ -175,8 +179,12 @@ func (s *session) listMailboxes(cmd string, pats []string, o listOpts) error {
 		if o.subscribed && !inBase && !childInfo && (cmd == "LIST" || childMatchesAny(base, n, pats)) {
 			continue // RFC 3501 section 6.3.9, RFC 5258 section 3.5
 		}
-		use := mailstore.SpecialUse(n)
-		if o.special && use == "" {
+		sn := n
+		if st, ok := stored[n]; ok {
+			sn = st
+		}
+		uses := s.store.SpecialUses(sn)
+		if o.special && len(uses) == 0 {
 			continue
 		}
 		var attrs []string
@@ -195,9 +203,7 @@ func (s *session) listMailboxes(cmd string, pats []string, o listOpts) error {
 			} else {
 				attrs = append(attrs, `\HasNoChildren`)
 			}
-			if use != "" {
-				attrs = append(attrs, use)
-			}
+			attrs = append(attrs, uses...)
 		}
 		s.w.Raw("* " + cmd + " (" + strings.Join(attrs, " ") + `) "/" `).AString(n)
 		if childInfo {
@@ -205,7 +211,7 @@ func (s *session) listMailboxes(cmd string, pats []string, o listOpts) error {
 		}
 		s.w.CRLF()
 		if len(o.status) > 0 && exists[n] {
-			if err := s.writeStatus(n, o.status); err != nil {
+			if err := s.writeStatus(sn, o.status); err != nil {
 				return err
 			}
 		}

@@ -30,7 +30,7 @@ func mailboxArg(p *wire.Parser) (string, error) {
 	if err := p.SP(); err != nil {
 		return "", err
 	}
-	return p.AString()
+	return p.Mailbox()
 }
 
 // storeError turns a mailstore error into the response a client can act
@@ -58,6 +58,7 @@ func cmdSelect(s *session, c *command) error {
 	if err != nil {
 		return err
 	}
+	s.closeSelected()
 	s.sel, s.state = nil, stateAuth
 	f, err := s.store.Folder(name)
 	if err != nil {
@@ -69,7 +70,7 @@ func cmdSelect(s *session, c *command) error {
 		return err
 	}
 	sel := &selected{folder: f, readOnly: readOnly, recent: map[uint32]bool{},
-		validity: snap.Validity, next: snap.Next, gen: snap.Gen}
+		validity: snap.Validity, next: snap.Next, gen: snap.Gen, noRecent: s.rev2}
 	sel.markRecent(snap, recent)
 	firstUnseen := 0
 	sel.msgs = make([]view, 0, len(snap.Msgs))
@@ -88,13 +89,18 @@ func cmdSelect(s *session, c *command) error {
 	}
 	s.w.Raw("* FLAGS " + flags + "\r\n")
 	s.w.Raw("* " + strconv.Itoa(len(sel.msgs)) + " EXISTS\r\n")
-	s.w.Raw("* " + strconv.Itoa(len(sel.recent)) + " RECENT\r\n")
-	if firstUnseen > 0 {
+	if !s.rev2 { // RFC 9051 appendix E: no RECENT, UNSEEN optional
+		s.w.Raw("* " + strconv.Itoa(len(sel.recent)) + " RECENT\r\n")
+	}
+	if firstUnseen > 0 && !s.rev2 {
 		s.w.Raw("* OK [UNSEEN " + strconv.Itoa(firstUnseen) + "] first unseen\r\n")
 	}
 	s.w.Raw("* OK [UIDVALIDITY " + u32(snap.Validity) + "] UIDs valid\r\n")
 	s.w.Raw("* OK [UIDNEXT " + u32(snap.Next) + "] predicted next UID\r\n")
 	s.w.Raw("* OK [PERMANENTFLAGS " + perm + "] limited\r\n")
+	if err := s.selectList(f.Name); err != nil {
+		return err
+	}
 	s.sel, s.state = sel, stateSelected
 	if readOnly {
 		return ok("READ-ONLY", "EXAMINE completed")
@@ -118,11 +124,18 @@ func u32(n uint32) string { return strconv.FormatUint(uint64(n), 10) }
 // Maildir++ the folder is simply made.
 func cmdCreate(s *session, c *command) error {
 	name, err := mailboxArg(c.p)
+	var uses []string
+	if err == nil && !c.p.AtEnd() {
+		uses, err = createParams(c.p) // CREATE-SPECIAL-USE, rev2.go
+	}
 	if err == nil {
 		err = c.p.End()
 	}
 	if err != nil {
 		return err
+	}
+	if len(uses) > 0 {
+		return createSpecial(s, strings.TrimSuffix(name, mailstore.Delim), uses)
 	}
 	return storeError(s.store.Create(strings.TrimSuffix(name, mailstore.Delim)))
 }
@@ -139,7 +152,7 @@ func cmdDelete(s *session, c *command) error {
 	if s.sel != nil && s.sel.folder.Name == name {
 		return no("INUSE", "mailbox is selected")
 	}
-	return storeError(s.store.Delete(name))
+	return s.deleteError(name, s.store.Delete(name)) // rev2.go
 }
 
 // RFC 3501 section 6.3.5.
@@ -170,7 +183,8 @@ func cmdSubscribe(s *session, c *command) error {
 	return storeError(s.store.Subscribe(name, c.name == "SUBSCRIBE"))
 }
 
-// RFC 3501 section 6.3.10, with SIZE (RFC 8438).
+// RFC 3501 section 6.3.10, with SIZE (RFC 8438) and DELETED (RFC 9051
+// section 6.3.11).
 func cmdStatus(s *session, c *command) error {
 	name, err := mailboxArg(c.p)
 	if err == nil {
@@ -196,7 +210,7 @@ func statusItems(p *wire.Parser) ([]string, error) {
 		a, err := p.Atom()
 		a = strings.ToUpper(a)
 		switch a {
-		case "MESSAGES", "RECENT", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "SIZE":
+		case "MESSAGES", "RECENT", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "SIZE", "DELETED":
 		default:
 			return bad("unknown STATUS item " + a)
 		}
@@ -220,8 +234,9 @@ func (s *session) writeStatus(name string, items []string) error {
 		"MESSAGES": strconv.Itoa(len(snap.Msgs)), "RECENT": strconv.Itoa(recent),
 		"UIDNEXT": u32(snap.Next), "UIDVALIDITY": u32(snap.Validity),
 		"UNSEEN": strconv.Itoa(unseen), "SIZE": strconv.FormatInt(size, 10),
+		"DELETED": strconv.Itoa(countDeleted(snap)),
 	}
-	s.w.Raw("* STATUS ").AString(f.Name).Raw(" (")
+	s.w.Raw("* STATUS ").Mailbox(f.Name).Raw(" (")
 	for i, it := range items {
 		if i > 0 {
 			s.w.SP()
@@ -265,8 +280,15 @@ func cmdAppend(s *session, c *command) error {
 			return bad("invalid date-time")
 		}
 	}
+	utf8Data, err := appendUTF8(s, c.p) // UTF8 (~{n}...) of UTF8=ACCEPT, rev2.go
+	if err != nil {
+		return err
+	}
 	c.p.Accept('~') // literal8 (RFC 3516 section 4.4)
 	msg, size, err := c.p.StringReader()
+	if err == nil && utf8Data {
+		err = c.p.Close()
+	}
 	if err == nil {
 		err = c.p.End()
 	}

@@ -75,7 +75,7 @@ func cmdGetQuotaRoot(s *session, c *command) error {
 	if err != nil {
 		return err
 	}
-	s.w.Raw("* QUOTAROOT ").AString(f.Name)
+	s.w.Raw("* QUOTAROOT ").Mailbox(f.Name)
 	if limit >= 0 {
 		s.w.Raw(` ""`)
 	}

@@ -1,9 +1,10 @@
-// Package imap is the IMAP4rev1 server of mailsrv (RFC 3501), with the
-// extensions listed in capabilities: LITERAL+ (RFC 7888), SASL-IR
+// Package imap is the IMAP4rev1 (RFC 3501) and IMAP4rev2 (RFC 9051, after
+// ENABLE) server of mailsrv, with the extensions listed in capabilities:
+// LITERAL+ (RFC 7888), SASL-IR
 // (RFC 4959), ID (RFC 2971), ENABLE (RFC 5161), IDLE (RFC 2177),
 // NAMESPACE (RFC 2342), UNSELECT (RFC 3691), UIDPLUS (RFC 4315), MOVE
-// (RFC 6851), ESEARCH (RFC 4731), SEARCHRES (RFC 5182), SPECIAL-USE
-// (RFC 6154), CHILDREN (RFC 3348), LIST-EXTENDED (RFC 5258), LIST-STATUS
+// (RFC 6851), ESEARCH (RFC 4731), SEARCHRES (RFC 5182), SPECIAL-USE and
+// CREATE-SPECIAL-USE (RFC 6154), UTF8=ACCEPT (RFC 6855), CHILDREN (RFC 3348), LIST-EXTENDED (RFC 5258), LIST-STATUS
 // (RFC 5819), APPENDLIMIT (RFC 7889), STATUS=SIZE (RFC 8438), QUOTA
 // (RFC 9208, STORAGE only), SORT and THREAD (ORDEREDSUBJECT, REFERENCES;
 // RFC 5256) and BINARY (RFC 3516), STARTTLS (RFC 3501 section 6.2.1) and
@@ -32,6 +33,16 @@
 // changes), and one cmd_*.go file per group of commands. Folders and
 // messages are package mailstore, which owns everything on disk.
 //
+// # IMAP4rev1 and IMAP4rev2
+//
+// A session is rev1 until ENABLE IMAP4rev2; rev2.go holds what changes
+// then (no \Recent, ESEARCH, OK [CLOSED] and LIST on SELECT, UTF-8
+// names) and what UTF8=ACCEPT brings. Mailbox names are stored in
+// modified UTF-7 whatever the client speaks: wire.Parser.Mailbox turns a
+// client's name into the stored form and wire.Writer.Mailbox back (both
+// know the session's mode from their UTF8 field), and LIST matches
+// patterns against the names as the client sees them (displayNames).
+//
 // # Adding a command
 //
 // Register a handler in the init function of its file: commands["NAME"] =
@@ -46,9 +57,11 @@
 //
 // # Not there yet
 //
-// IMAP4rev2 (RFC 9051), CONDSTORE/QRESYNC (RFC 7162: needs a
-// mod-sequence per message kept beside the UID list, bumped under the
-// folder lock by whichever process first sees a flag change), UTF8=ACCEPT,
+// CONDSTORE/QRESYNC (RFC 7162: needs a mod-sequence per message kept
+// beside the UID list, bumped under the folder lock by whichever process
+// first sees a flag change), Unicode normalization of UTF-8 mailbox names
+// (RFC 9051 section 5.1 asks for NFC; names are kept as sent), UTF-8
+// ENVELOPE address names after UTF8=ACCEPT (they stay encoded words),
 // SCRAM-SHA-256-PLUS (channel binding), and dropping privileges to the
 // mailbox owner.
 package imap

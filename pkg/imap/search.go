@@ -195,6 +195,9 @@ func cmdSearch(s *session, c *command) error {
 			return err
 		}
 	}
+	if err := s.rev2Search(p, &ret); err != nil { // rev2.go
+		return err
+	}
 	if strings.HasPrefix(strings.ToUpper(p.Rest()), " CHARSET ") {
 		_ = p.SP()
 		_, _ = p.Atom()

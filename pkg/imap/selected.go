@@ -22,6 +22,7 @@ type selected struct {
 	next     uint32          // UIDNEXT last seen
 	gen      uint64          // Snapshot.Gen last applied
 	saved    map[uint32]bool // UIDs of the last SEARCH SAVE, for "$" (RFC 5182)
+	noRecent bool            // IMAP4rev2: no \Recent, no RECENT (RFC 9051 appendix E)
 }
 
 // view is one message as the client knows it.
@@ -95,7 +96,7 @@ func (sel *selected) checkSeq(set wire.SeqSet, uid bool) error {
 
 // markRecent records the messages this session moved out of new/.
 func (sel *selected) markRecent(snap mailstore.Snapshot, bases []string) {
-	if len(bases) == 0 {
+	if len(bases) == 0 || sel.noRecent {
 		return
 	}
 	set := make(map[string]bool, len(bases))
@@ -197,6 +198,8 @@ func (s *session) addNew(snap mailstore.Snapshot) {
 	sel.next = snap.Next
 	if added > 0 {
 		s.w.Raw("* " + strconv.Itoa(len(sel.msgs)) + " EXISTS\r\n")
-		s.w.Raw("* " + strconv.Itoa(len(sel.recent)) + " RECENT\r\n")
+		if !sel.noRecent {
+			s.w.Raw("* " + strconv.Itoa(len(sel.recent)) + " RECENT\r\n")
+		}
 	}
 }

@@ -191,8 +191,8 @@ func (s *session) insecureAuthRefused() bool {
 // always, PLAIN and LOGIN only where a password may be sent), and
 // STARTTLS until TLS is on.
 func (s *session) capabilities() string {
-	caps := []string{"IMAP4rev1", "LITERAL+", "SASL-IR", "ID", "ENABLE", "IDLE", "NAMESPACE",
-		"UNSELECT", "UIDPLUS", "MOVE", "ESEARCH", "SEARCHRES", "SPECIAL-USE", "CHILDREN", "LIST-EXTENDED", "LIST-STATUS", "QUOTA", "QUOTA=RES-STORAGE", "SORT", "THREAD=ORDEREDSUBJECT", "THREAD=REFERENCES", "BINARY", "STATUS=SIZE",
+	caps := []string{"IMAP4rev1", "IMAP4rev2", "LITERAL+", "SASL-IR", "ID", "ENABLE", "IDLE", "NAMESPACE",
+		"UNSELECT", "UIDPLUS", "MOVE", "ESEARCH", "SEARCHRES", "SPECIAL-USE", "CREATE-SPECIAL-USE", "UTF8=ACCEPT", "CHILDREN", "LIST-EXTENDED", "LIST-STATUS", "QUOTA", "QUOTA=RES-STORAGE", "SORT", "THREAD=ORDEREDSUBJECT", "THREAD=REFERENCES", "BINARY", "STATUS=SIZE",
 		"APPENDLIMIT=" + strconv.FormatInt(s.lim.MaxLiteral, 10)}
 	if s.state == stateNotAuth {
 		if s.insecureAuthRefused() {

@@ -45,6 +45,8 @@ type session struct {
 	user         config.User  // after login
 	store        *mailstore.Store
 	sel          *selected // in the selected state
+	rev2         bool      // ENABLE IMAP4rev2 (RFC 9051), see rev2.go
+	utf8Accept   bool      // ENABLE UTF8=ACCEPT (RFC 6855)
 }
 
 // command is one parsed command line being executed.
@@ -181,6 +183,7 @@ func (s *session) readError(err error) (bool, error) {
 // execute parses the tag and name of cmd and runs its handler.
 func (s *session) execute(raw *wire.Command) error {
 	p := wire.NewParser(raw, s.lim.MaxDepth)
+	p.UTF8 = s.w.UTF8
 	tag, err := p.Tag()
 	if err != nil {
 		s.bad++

@@ -7,9 +7,11 @@ import (
 )
 
 // parseGeneric parses a command as tag, name and any sequence of values, the
-// way every command handler uses the Parser.
-func parseGeneric(c *Command) error {
+// way every command handler uses the Parser; with utf8 as after ENABLE
+// IMAP4rev2 or UTF8=ACCEPT, reading atoms as mailbox names.
+func parseGeneric(c *Command, utf8 bool) error {
 	p := NewParser(c, 8)
+	p.UTF8 = utf8
 	if _, err := p.Tag(); err != nil {
 		return err
 	}
@@ -38,6 +40,10 @@ func parseGeneric(c *Command) error {
 			_, err := p.SeqSet()
 			return err
 		}
+		if utf8 {
+			_, err := p.Mailbox()
+			return err
+		}
 		_, err := p.AString()
 		return err
 	}
@@ -63,6 +69,11 @@ func FuzzParseCommand(f *testing.F) {
 		"a STORE $ +FLAGS.SILENT (\\Deleted)\r\nb UID COPY 1:* Trash\r\n",
 		"((((((((((\r\n",
 		"a \"unterminated\r\n",
+		"a ENABLE IMAP4rev2 UTF8=ACCEPT\r\n",
+		"a CREATE \"\xc3\xa9t\xc3\xa9\" (USE (\\Sent \\Drafts))\r\n",
+		"a APPEND \"Envoy\xc3\xa9s\" (\\Seen) UTF8 (~{5+}\r\nhello)\r\n",
+		"a LIST \"\" \"&AOk-*\" RETURN (STATUS (DELETED SIZE))\r\n",
+		"a SELECT \"\xff\xfe\"\r\n",
 	} {
 		f.Add([]byte(s))
 	}
@@ -92,7 +103,8 @@ func FuzzParseCommand(f *testing.F) {
 					t.Fatalf("literal of %d bytes", len(l))
 				}
 			}
-			_ = parseGeneric(c)
+			_ = parseGeneric(c, false)
+			_ = parseGeneric(c, true)
 		}
 	})
 }

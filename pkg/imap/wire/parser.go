@@ -8,6 +8,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // SyntaxError is a command whose arguments do not parse: answered with BAD.
@@ -28,6 +29,10 @@ type Parser struct {
 	pos      int // offset in c.Lines[line]
 	depth    int
 	maxDepth int
+	// UTF8 is set once the client enabled IMAP4rev2 or UTF8=ACCEPT:
+	// quoted strings must then be valid UTF-8 and mailbox names are
+	// UTF-8, not modified UTF-7 (RFC 9051 section 5.1, RFC 6855 section 3).
+	UTF8 bool
 }
 
 // NewParser returns a parser at the start of c, with lists nested at most
@@ -177,6 +182,9 @@ func (p *Parser) quoted() ([]byte, error) {
 		p.pos++
 		switch c {
 		case '"':
+			if p.UTF8 && !utf8.Valid(out) {
+				return nil, syntaxf("invalid UTF-8 in quoted string")
+			}
 			return out, nil
 		case '\\':
 			if p.pos == len(l) || (l[p.pos] != '"' && l[p.pos] != '\\') {
@@ -242,6 +250,43 @@ func (p *Parser) StringReader() (io.Reader, int64, error) {
 	}
 	b, err := p.StringBytes()
 	return bytes.NewReader(b), int64(len(b)), err
+}
+
+// Mailbox reads a mailbox name (an astring) and returns it as stored, in
+// modified UTF-7 (RFC 3501 section 5.1.3). With UTF8 set the name is UTF-8
+// and is encoded. Without it a 7-bit name is already modified UTF-7; a
+// name with 8-bit bytes that is valid UTF-8 is taken as modified UTF-7
+// with raw UTF-8 characters in it ("&-" is "&") and encoded, since some
+// clients (go-imap v2) send that as soon as IMAP4rev2 is advertised. A
+// name with control characters is returned as it is, for the mail store
+// to refuse.
+func (p *Parser) Mailbox() (string, error) {
+	name, err := p.AString()
+	if err != nil {
+		return "", err
+	}
+	return ToMUTF7(name, p.UTF8), nil
+}
+
+// ToMUTF7 is how Mailbox converts a name (or a LIST pattern, whose
+// wildcards are 7-bit) given by the client.
+func ToMUTF7(name string, utf8Names bool) string {
+	eight := false
+	for i := 0; i < len(name); i++ {
+		switch c := name[i]; {
+		case c < 0x20 || c == 0x7f:
+			return name
+		case c >= 0x80:
+			eight = true
+		}
+	}
+	switch {
+	case utf8Names:
+		return EncodeMUTF7(name)
+	case eight && utf8.ValidString(name):
+		return EncodeMUTF7(decodeMixed(name))
+	}
+	return name
 }
 
 // NString reads a string or NIL.

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"io"
 	"strconv"
+	"unicode/utf8"
 )
 
 // Writer encodes responses (RFC 3501 section 7). Errors are sticky: the
@@ -11,6 +12,10 @@ import (
 type Writer struct {
 	bw  *bufio.Writer
 	err error
+	// UTF8 is set once the client enabled IMAP4rev2 or UTF8=ACCEPT:
+	// quoted strings may then hold UTF-8 (RFC 9051 section 9, QUOTED-CHAR;
+	// RFC 6855 section 3) and Mailbox writes names in UTF-8.
+	UTF8 bool
 }
 
 // NewWriter returns a Writer over w.
@@ -49,7 +54,7 @@ func (w *Writer) Num64(n int64) *Writer { return w.Raw(strconv.FormatInt(n, 10))
 // String writes s as a quoted string when it can be one (7-bit, no CR, LF
 // or NUL, not long), otherwise as a literal.
 func (w *Writer) String(s string) *Writer {
-	if !quotable(s) {
+	if !quotable(s, w.UTF8) {
 		return w.Literal([]byte(s))
 	}
 	w.Raw(`"`)
@@ -80,6 +85,18 @@ func (w *Writer) AString(s string) *Writer {
 	return w.String(s)
 }
 
+// Mailbox writes a stored (modified UTF-7) mailbox name as the client
+// wants it: as it is for IMAP4rev1, in UTF-8 once UTF8 is set. A stored
+// name that is not modified UTF-7 is written as it is.
+func (w *Writer) Mailbox(stored string) *Writer {
+	if w.UTF8 {
+		if name, err := DecodeMUTF7(stored); err == nil {
+			return w.AString(name)
+		}
+	}
+	return w.AString(stored)
+}
+
 // Literal writes b as a literal: "{n}" CRLF and the bytes.
 func (w *Writer) Literal(b []byte) *Writer {
 	w.Raw("{").Raw(strconv.Itoa(len(b))).Raw("}\r\n")
@@ -97,16 +114,16 @@ func (w *Writer) Flush() error {
 // Err returns the first error met.
 func (w *Writer) Err() error { return w.err }
 
-func quotable(s string) bool {
+func quotable(s string, utf8ok bool) bool {
 	if len(s) > 1024 {
 		return false
 	}
 	for i := 0; i < len(s); i++ {
-		if c := s[i]; c == 0 || c == '\r' || c == '\n' || c >= 0x80 {
+		if c := s[i]; c == 0 || c == '\r' || c == '\n' || c >= 0x80 && !utf8ok {
 			return false
 		}
 	}
-	return true
+	return !utf8ok || utf8.ValidString(s)
 }
 
 func isAtomOnly(s string) bool {
