@@ -77,12 +77,17 @@ func imapReplay(t *testing.T, file string) {
 		}
 	}()
 	out := imapLines(stdout)
+	delivered := 0
 	for n, l := range lines {
 		where := fmt.Sprintf("%s:%d", filepath.Base(file), n+1)
 		switch {
 		case strings.HasPrefix(l, "#") || l == "":
 		case strings.HasPrefix(l, "D: "):
-			imapDeliver(t, mbox, filepath.Join(imapTestdata, l[3:]))
+			// One second apart: the file system's clock is coarser than
+			// the time between two deliveries, and ARRIVAL must not tie.
+			delivered++
+			imapDeliverAt(t, mbox, filepath.Join(imapTestdata, l[3:]),
+				time.Date(2026, 1, 2, 3, 4, delivered, 0, time.UTC))
 		case strings.HasPrefix(l, "C: ") || l == "C:":
 			text := strings.TrimPrefix(strings.TrimPrefix(l, "C:"), " ")
 			text = imapRepeatX.ReplaceAllStringFunc(text, func(m string) string {
@@ -162,6 +167,19 @@ func imapMatch(want, got string) bool {
 }
 
 // deliverFile delivers a message file into a Maildir, making it first.
+// imapDeliverAt delivers file with the given arrival time.
+func imapDeliverAt(t testing.TB, mbox, file string, at time.Time) {
+	t.Helper()
+	imapDeliver(t, mbox, file)
+	for _, m := range messages(t, mbox) {
+		if fi, err := os.Stat(m); err == nil && fi.ModTime().After(at) {
+			if err := os.Chtimes(m, at, at); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}
+
 func imapDeliver(t testing.TB, mbox, file string) {
 	t.Helper()
 	data, err := os.ReadFile(file)
