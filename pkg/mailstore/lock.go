@@ -7,14 +7,18 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 )
 
 // Locks are files made by link(2), which is atomic on NFS as on a local
-// disk, unlike O_EXCL on old NFS or flock across hosts. A lock older than
-// staleLock is taken to belong to a dead process and is broken: the holder
-// keeps a lock for milliseconds, for at most one append or rewrite.
+// disk, unlike O_EXCL on old NFS or flock across hosts. The file names its
+// holder (host, pid). A lock whose holder was on this host and is gone (a
+// process killed while it held it) is broken at once; any lock older than
+// staleLock is taken to belong to a dead process on another host and is
+// broken too: the holder keeps a lock for milliseconds, for at most one
+// append or rewrite.
 const (
 	staleLock   = 2 * time.Minute
 	lockTimeout = 30 * time.Second
@@ -23,11 +27,29 @@ const (
 // ErrLockTimeout is returned when a lock could not be taken in time.
 var ErrLockTimeout = errors.New("mailstore: lock timeout")
 
+var hostname, _ = os.Hostname()
+
 func unique() string {
 	var r [6]byte
 	_, _ = rand.Read(r[:])
-	h, _ := os.Hostname()
-	return h + "." + strconv.Itoa(os.Getpid()) + "." + hex.EncodeToString(r[:])
+	return hostname + "." + strconv.Itoa(os.Getpid()) + "." + hex.EncodeToString(r[:])
+}
+
+// holderGone reports whether the lock at path, with content b
+// ("PATH.HOST.PID.RANDOM TIME"), was taken by a process of this host that
+// no longer exists.
+func holderGone(path string, b []byte) bool {
+	name, _, _ := strings.Cut(string(b), " ")
+	rest, ok := strings.CutPrefix(name, path+"."+hostname+".")
+	if !ok {
+		return false
+	}
+	pidStr, _, ok := strings.Cut(rest, ".")
+	pid, err := strconv.Atoi(pidStr)
+	if !ok || err != nil || pid <= 0 {
+		return false
+	}
+	return errors.Is(syscall.Kill(pid, 0), syscall.ESRCH)
 }
 
 // lock takes the lock file path, waiting up to lockTimeout, and returns the
@@ -70,15 +92,27 @@ func linkedTwice(tmp string) bool {
 }
 
 // breakStale removes a lock left by a dead holder. It renames the lock
-// away first, so that of two processes breaking it, one wins and the other
-// cannot remove a fresh lock taken in between.
+// away first, so that of two processes breaking it, one wins; if what it
+// moved is not the file it judged (a lock taken since by a live process),
+// it gives it back.
 func breakStale(path string) {
-	fi, err := os.Stat(path)
-	if err != nil || time.Since(fi.ModTime()) < staleLock {
+	f, err := os.Open(path)
+	if err != nil {
+		return
+	}
+	fi, err := f.Stat()
+	b := make([]byte, 512)
+	n, _ := f.Read(b)
+	_ = f.Close()
+	if err != nil || time.Since(fi.ModTime()) < staleLock && !holderGone(path, b[:n]) {
 		return
 	}
 	aside := path + ".stale." + unique()
-	if os.Rename(path, aside) == nil {
-		_ = os.Remove(aside)
+	if os.Rename(path, aside) != nil {
+		return
 	}
+	if moved, err := os.Stat(aside); err == nil && !os.SameFile(moved, fi) {
+		_ = os.Link(aside, path)
+	}
+	_ = os.Remove(aside)
 }
