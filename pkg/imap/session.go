@@ -45,6 +45,8 @@ type session struct {
 	user         config.User  // after login
 	store        *mailstore.Store
 	sel          *selected // in the selected state
+
+	watchPoll time.Duration // IDLE polling interval beside inotify
 }
 
 // command is one parsed command line being executed.
