@@ -36,6 +36,10 @@ func cmdIdle(s *session, c *command) error {
 	if err := s.conn.SetReadDeadline(time.Now().Add(s.idle)); err != nil {
 		return err
 	}
+	// The watch begins before the continuation: what the client does
+	// after it (or asks another process to do) raises an event.
+	fw := s.idleWatch()
+	defer fw.close()
 	s.w.Raw("+ idling\r\n")
 	if err := s.flush(); err != nil {
 		return err
@@ -45,8 +49,6 @@ func cmdIdle(s *session, c *command) error {
 		line, err := s.r.ReadLine(64)
 		done <- lineResult{line, err}
 	}()
-	fw := s.idleWatch()
-	defer fw.close()
 	return s.idleLoop(fw, done)
 }
 
