@@ -11,7 +11,7 @@ func TestContainsFold(t *testing.T) {
 		want   bool
 	}{
 		{"Hello World", "WORLD", true},
-		{"Σίσυφος", "ΣΊΣΥΦΟΣ", true},   // final sigma and capital sigma
+		{"Σίσυφος", "ΣΊΣΥΦΟΣ", true},    // final sigma and capital sigma
 		{"Kelvin", "\u212aELVIN", true}, // the Kelvin sign folds with K
 		{"Straße", "STRAẞE", true},      // capital sharp s
 		{"Straße", "STRASSE", false},    // full folding, not simple
