@@ -1,0 +1,128 @@
+package mailstore
+
+import (
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+func readMaildirsizeFile(t *testing.T, s *Store) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(s.Root, MaildirsizeName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func writeMaildirsizeFile(t *testing.T, s *Store, text string, mtime time.Time) {
+	t.Helper()
+	p := filepath.Join(s.Root, MaildirsizeName)
+	if err := os.WriteFile(p, []byte(text), 0600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(p, mtime, mtime); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// The Maildir++ rules: maildirsize is made by a scan, then summed without
+// one; it is rebuilt when its limit is another, when it is malformed,
+// when it reaches 5120 bytes, and when it says "over quota" but may be
+// stale.
+func TestMaildirsize(t *testing.T) {
+	s := newStore(t)
+	deliver(t, s.Root, 3)
+	size, count, err := s.Usage()
+	if err != nil {
+		t.Fatal(err)
+	}
+	use, err := s.Quota(1000)
+	if err != nil || use != (QuotaUse{1000, size, 3}) || count != 3 {
+		t.Fatalf("first use: %+v %v (scan: %d %d)", use, err, size, count)
+	}
+	if got, want := readMaildirsizeFile(t, s), "1000S\n"+strconv.FormatInt(size, 10)+" 3\n"; got != want {
+		t.Fatalf("maildirsize %q, want %q", got, want)
+	}
+	// Appended lines are summed, and a line being written is left out.
+	if err := s.AddQuota(100, 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AddQuota(-40, -1); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(filepath.Join(s.Root, MaildirsizeName), os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteString("77"); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if use, err := s.Quota(1000); err != nil || use != (QuotaUse{1000, size + 60, 3}) {
+		t.Errorf("summed: %+v %v", use, err)
+	}
+	// Rebuilt: another limit, garbage, 5120 bytes.
+	for name, text := range map[string]string{
+		"other limit": "2000S\n0 0\n",
+		"garbage":     "1000S\nfoo bar\n",
+		"no limit":    "10C\n0 0\n",
+		"too big":     "1000S\n" + strings.Repeat("1 0\n", 5120/4),
+	} {
+		writeMaildirsizeFile(t, s, text, time.Now())
+		if use, err := s.Quota(1000); err != nil || use != (QuotaUse{1000, size, 3}) {
+			t.Errorf("%s: %+v %v", name, use, err)
+		}
+		if got := readMaildirsizeFile(t, s); !strings.HasPrefix(got, "1000S\n") || len(got) > 20 {
+			t.Errorf("%s: not rebuilt: %q", name, got)
+		}
+	}
+	// Over quota: a file newer than cur/ and recent is believed; an old
+	// one, or one older than cur/, is checked.
+	curTime := time.Now().Add(-time.Hour)
+	if err := os.Chtimes(filepath.Join(s.Root, "cur"), curTime, curTime); err != nil {
+		t.Fatal(err)
+	}
+	writeMaildirsizeFile(t, s, "1000S\n5000 9\n", time.Now().Add(-time.Minute))
+	if use, err := s.Quota(1000); err != nil || use.Size != 5000 {
+		t.Errorf("recent, over: %+v %v", use, err)
+	}
+	writeMaildirsizeFile(t, s, "1000S\n5000 9\n", time.Now().Add(-16*time.Minute))
+	if use, err := s.Quota(1000); err != nil || use.Size != size {
+		t.Errorf("stale, over: %+v %v", use, err)
+	}
+	writeMaildirsizeFile(t, s, "1000S\n5000 9\n", curTime.Add(-time.Second))
+	if use, err := s.Quota(1000); err != nil || use.Size != size {
+		t.Errorf("older than cur/, over: %+v %v", use, err)
+	}
+	// No file: AddQuota leaves it to the next Quota.
+	if err := os.Remove(filepath.Join(s.Root, MaildirsizeName)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AddQuota(1, 1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(s.Root, MaildirsizeName)); !os.IsNotExist(err) {
+		t.Errorf("AddQuota made maildirsize: %v", err)
+	}
+	// SyncQuota corrects a file that disagrees with a scan, and makes none.
+	use = QuotaUse{1000, size, 3}
+	if err := s.SyncQuota(use); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(s.Root, MaildirsizeName)); !os.IsNotExist(err) {
+		t.Errorf("SyncQuota made maildirsize: %v", err)
+	}
+	writeMaildirsizeFile(t, s, "1000S\n1 1\n", time.Now())
+	if err := s.SyncQuota(use); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := readMaildirsizeFile(t, s), "1000S\n"+strconv.FormatInt(size, 10)+" 3\n"; got != want {
+		t.Errorf("after SyncQuota: %q, want %q", got, want)
+	}
+}
