@@ -1,0 +1,93 @@
+package deliver
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"mailsrv/pkg/address"
+	"mailsrv/pkg/config"
+	"mailsrv/pkg/mailstore"
+)
+
+// quotaRoot makes a root whose user demo@example.test has quota=SIZE.
+func quotaRoot(t *testing.T, quota string) (*config.Config, string) {
+	t.Helper()
+	root := t.TempDir()
+	if err := config.Init(root, "mx.example.test"); err != nil {
+		t.Fatal(err)
+	}
+	for rel, s := range map[string]string{
+		"etc/domains": "example.test\n",
+		"etc/users":   "demo@example.test:$argon2id$x:quota=" + quota + "\n",
+	} {
+		if err := os.WriteFile(filepath.Join(root, rel), []byte(s), 0644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return config.Open(root), filepath.Join(root, "mail/example.test/demo")
+}
+
+// Deliveries fill the mailbox up to its quota, each one a line of
+// maildirsize; the one that would go over is refused, permanently unless
+// QuotaTempFail; the sizes agree with a scan (what IMAP QUOTA reports).
+func TestQuota(t *testing.T) {
+	cfg, mbox := quotaRoot(t, "1K")
+	d := &Deliverer{Cfg: cfg}
+	a, _ := address.Parse("demo@example.test")
+	msg := []byte("Subject: q\n\n" + strings.Repeat("x", 200) + "\n")
+	// Return-Path (20) and Delivered-To (32) lines, the message, CRLF.
+	each := crlfSize(deliveryHeader("s@x.test", a.String()), msg)
+	n := 0
+	for ; ; n++ {
+		_, err := d.ToUser(a, "s@x.test", msg)
+		if err == nil {
+			continue
+		}
+		de := ErrorOf(err)
+		if de.Code != 552 || de.Status != "5.2.2" || de.Exit != ExitCantCreat || de.Temporary ||
+			!strings.Contains(de.Msg, "mailbox full") {
+			t.Fatalf("over quota: %+v", de)
+		}
+		break
+	}
+	if want := int(1024 / each); n != want {
+		t.Errorf("%d messages of %d bytes in 1K, want %d", n, each, want)
+	}
+	data, err := os.ReadFile(filepath.Join(mbox, mailstore.MaildirsizeName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSuffix(string(data), "\n"), "\n")
+	if lines[0] != "1024S" || lines[1] != "0 0" || len(lines) != n+2 {
+		t.Errorf("maildirsize:\n%s", data)
+	}
+	size, count, err := (&mailstore.Store{Root: mbox}).Usage()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if size != int64(n)*each || count != n {
+		t.Errorf("scan: %d bytes in %d messages; maildirsize: %d in %d", size, count, int64(n)*each, n)
+	}
+	d.QuotaTempFail = true
+	_, err = d.ToUser(a, "s@x.test", msg)
+	if de := ErrorOf(err); de.Code != 452 || de.Status != "4.2.2" || de.Exit != ExitTempFail || !de.Temporary {
+		t.Errorf("over quota with QuotaTempFail: %+v", de)
+	}
+	// A smaller message still fits.
+	if _, err := d.ToUser(a, "s@x.test", []byte("\n")); err != nil {
+		t.Errorf("a small message: %v", err)
+	}
+}
+
+// A quota= that is not a size keeps the mail (temporary failure) until the
+// administrator fixes it.
+func TestQuotaBadAttribute(t *testing.T) {
+	cfg, _ := quotaRoot(t, "lots")
+	a, _ := address.Parse("demo@example.test")
+	_, err := (&Deliverer{Cfg: cfg}).ToUser(a, "", []byte("x\n"))
+	if de := ErrorOf(err); !de.Temporary || de.Exit != ExitTempFail {
+		t.Errorf("bad quota attribute: %+v", de)
+	}
+}
