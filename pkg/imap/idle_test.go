@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emersion/go-imap/v2/imapclient"
 	"github.com/fsnotify/fsnotify"
 
 	"mailsrv/pkg/maildir"
@@ -273,5 +274,43 @@ func TestIdleNoLeaks(t *testing.T) {
 	if after := runtime.NumGoroutine(); after > before {
 		buf := make([]byte, 1<<20)
 		t.Errorf("goroutines: %d before, %d after 200 IDLE cycles\n%s", before, after, buf[:runtime.Stack(buf, true)])
+	}
+}
+
+// go-imap v2's client in IDLE hears of a delivery at once, polls set to
+// an hour.
+func TestGoIMAPIdleInotify(t *testing.T) {
+	cfg, mbox := testRoot(t)
+	deliverN(t, mbox, 1)
+	addr := testServer(t, cfg, noPolling)
+	exists := make(chan uint32, 10)
+	c := goClient(t, addr, &imapclient.Options{UnilateralDataHandler: &imapclient.UnilateralDataHandler{
+		Mailbox: func(d *imapclient.UnilateralDataMailbox) {
+			if d.NumMessages != nil {
+				exists <- *d.NumMessages
+			}
+		},
+	}})
+	if _, err := c.Select("INBOX", nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	idle, err := c.Idle()
+	if err != nil {
+		t.Fatal(err)
+	}
+	deliverN(t, mbox, 1)
+	select {
+	case n := <-exists:
+		if n != 2 {
+			t.Errorf("EXISTS %d, want 2", n)
+		}
+	case <-time.After(10 * time.Second): // a hang guard: polling would take an hour
+		t.Fatal("no EXISTS during IDLE")
+	}
+	if err := idle.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := idle.Wait(); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -126,3 +126,17 @@ func TestMaildirsize(t *testing.T) {
 		t.Errorf("after SyncQuota: %q, want %q", got, want)
 	}
 }
+
+// FuzzMaildirsize: a damaged maildirsize (another program's, a crash
+// mid-write) asks for a rebuild or sums, never panics.
+func FuzzMaildirsize(f *testing.F) {
+	for _, s := range []string{"1024S\n0 0\n", "1024S,10C\n100 1\n-50 -1\n12", "10C\n", "S\n", "\n\n", "99999999999999999999S\n1 1\n"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		use, err := parseMaildirsize(data)
+		if err == nil && use.Limit < -1 {
+			t.Fatalf("limit %d", use.Limit)
+		}
+	})
+}
