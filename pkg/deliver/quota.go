@@ -48,7 +48,7 @@ func (d *Deliverer) quotaStore(u config.User, dir string, size int64) (*mailstor
 		return nil, tempErr(err)
 	}
 	store := &mailstore.Store{Root: dir}
-	use, err := store.Quota(limit)
+	use, err := store.Quota(limit, size)
 	if err != nil {
 		return nil, tempErr(err)
 	}

@@ -79,6 +79,21 @@ func TestQuota(t *testing.T) {
 	if _, err := d.ToUser(a, "s@x.test", []byte("\n")); err != nil {
 		t.Errorf("a small message: %v", err)
 	}
+	// A client deletes everything (as pop3d does, without a line in
+	// maildirsize): the next delivery sees new/ changed and counts again.
+	ents, err := os.ReadDir(filepath.Join(mbox, "new"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ents {
+		if err := os.Remove(filepath.Join(mbox, "new", e.Name())); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d.QuotaTempFail = false
+	if _, err := d.ToUser(a, "s@x.test", msg); err != nil {
+		t.Errorf("after the mailbox was emptied: %v", err)
+	}
 }
 
 // A quota= that is not a size keeps the mail (temporary failure) until the

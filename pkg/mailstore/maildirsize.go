@@ -21,11 +21,11 @@ import (
 // it and append to it. It is a cache: it is rebuilt from a scan of every
 // folder when it is missing, unreadable or malformed, when its limit is
 // not the user's, when it has grown to maildirsizeMax bytes, and when it
-// says the mailbox is over quota but may be stale (older than
-// maildirsizeStale, or older than INBOX's cur/, which changes when a
-// client expunges). Sizes are those IMAP counts (CRLF line endings, the
-// ,W= of the file name), so that the file and the IMAP QUOTA response
-// agree; unlike Courier, Trash counts too, as it does for IMAP.
+// says a message does not fit but may be stale (older than
+// maildirsizeStale, or older than INBOX's cur/ or new/, which change when
+// an IMAP or POP3 client deletes). Sizes are those IMAP counts (CRLF line
+// endings, the ,W= of the file name), so that the file and the IMAP QUOTA
+// response agree; unlike Courier, Trash counts too, as it does for IMAP.
 const (
 	MaildirsizeName  = "maildirsize"
 	maildirsizeMax   = 5120
@@ -43,12 +43,14 @@ type QuotaUse struct {
 func (q QuotaUse) Over(size int64) bool { return q.Size+size > q.Limit }
 
 // Quota returns the usage of the mailbox against limit (bytes), from
-// maildirsize, rebuilding it when the Maildir++ rules say so.
-func (s *Store) Quota(limit int64) (QuotaUse, error) {
+// maildirsize, rebuilding it when the Maildir++ rules say so; add is the
+// size about to be added: if it does not fit, a file that may be stale is
+// rebuilt before the answer.
+func (s *Store) Quota(limit, add int64) (QuotaUse, error) {
 	use, mtime, err := s.readMaildirsize()
 	switch {
 	case err != nil, use.Limit != limit:
-	case use.Over(0) && s.maybeStale(mtime):
+	case use.Over(add) && s.maybeStale(mtime):
 	default:
 		return use, nil
 	}
@@ -61,8 +63,13 @@ func (s *Store) maybeStale(mtime time.Time) bool {
 	if time.Since(mtime) > maildirsizeStale {
 		return true
 	}
-	fi, err := os.Stat(filepath.Join(s.Root, "cur"))
-	return err != nil || !fi.ModTime().Before(mtime)
+	for _, sub := range []string{"cur", "new"} {
+		fi, err := os.Stat(filepath.Join(s.Root, sub))
+		if err != nil || !fi.ModTime().Before(mtime) {
+			return true
+		}
+	}
+	return false
 }
 
 // errRebuild marks a maildirsize to be rebuilt.

@@ -40,7 +40,7 @@ func TestMaildirsize(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	use, err := s.Quota(1000)
+	use, err := s.Quota(1000, 0)
 	if err != nil || use != (QuotaUse{1000, size, 3}) || count != 3 {
 		t.Fatalf("first use: %+v %v (scan: %d %d)", use, err, size, count)
 	}
@@ -64,7 +64,7 @@ func TestMaildirsize(t *testing.T) {
 	if err := f.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if use, err := s.Quota(1000); err != nil || use != (QuotaUse{1000, size + 60, 3}) {
+	if use, err := s.Quota(1000, 0); err != nil || use != (QuotaUse{1000, size + 60, 3}) {
 		t.Errorf("summed: %+v %v", use, err)
 	}
 	// Rebuilt: another limit, garbage, 5120 bytes.
@@ -75,30 +75,44 @@ func TestMaildirsize(t *testing.T) {
 		"too big":     "1000S\n" + strings.Repeat("1 0\n", 5120/4),
 	} {
 		writeMaildirsizeFile(t, s, text, time.Now())
-		if use, err := s.Quota(1000); err != nil || use != (QuotaUse{1000, size, 3}) {
+		if use, err := s.Quota(1000, 0); err != nil || use != (QuotaUse{1000, size, 3}) {
 			t.Errorf("%s: %+v %v", name, use, err)
 		}
 		if got := readMaildirsizeFile(t, s); !strings.HasPrefix(got, "1000S\n") || len(got) > 20 {
 			t.Errorf("%s: not rebuilt: %q", name, got)
 		}
 	}
-	// Over quota: a file newer than cur/ and recent is believed; an old
-	// one, or one older than cur/, is checked.
+	// Over quota: a file newer than cur/ and new/ and recent is believed;
+	// an old one, or one older than either, is checked.
 	curTime := time.Now().Add(-time.Hour)
-	if err := os.Chtimes(filepath.Join(s.Root, "cur"), curTime, curTime); err != nil {
-		t.Fatal(err)
+	for _, sub := range []string{"cur", "new"} {
+		if err := os.Chtimes(filepath.Join(s.Root, sub), curTime, curTime); err != nil {
+			t.Fatal(err)
+		}
 	}
 	writeMaildirsizeFile(t, s, "1000S\n5000 9\n", time.Now().Add(-time.Minute))
-	if use, err := s.Quota(1000); err != nil || use.Size != 5000 {
+	if use, err := s.Quota(1000, 0); err != nil || use.Size != 5000 {
 		t.Errorf("recent, over: %+v %v", use, err)
 	}
 	writeMaildirsizeFile(t, s, "1000S\n5000 9\n", time.Now().Add(-16*time.Minute))
-	if use, err := s.Quota(1000); err != nil || use.Size != size {
+	if use, err := s.Quota(1000, 0); err != nil || use.Size != size {
 		t.Errorf("stale, over: %+v %v", use, err)
 	}
 	writeMaildirsizeFile(t, s, "1000S\n5000 9\n", curTime.Add(-time.Second))
-	if use, err := s.Quota(1000); err != nil || use.Size != size {
+	if use, err := s.Quota(1000, 0); err != nil || use.Size != size {
 		t.Errorf("older than cur/, over: %+v %v", use, err)
+	}
+	// Not over, but the message to come does not fit: the same.
+	writeMaildirsizeFile(t, s, "1000S\n900 9\n", time.Now().Add(-time.Minute))
+	if use, err := s.Quota(1000, 50); err != nil || use.Size != 900 {
+		t.Errorf("recent, fits: %+v %v", use, err)
+	}
+	writeMaildirsizeFile(t, s, "1000S\n900 9\n", curTime.Add(-time.Second))
+	if use, err := s.Quota(1000, 50); err != nil || use.Size != 900 {
+		t.Errorf("older than cur/, fits: %+v %v", use, err)
+	}
+	if use, err := s.Quota(1000, 200); err != nil || use.Size != size {
+		t.Errorf("older than cur/, does not fit: %+v %v", use, err)
 	}
 	// No file: AddQuota leaves it to the next Quota.
 	if err := os.Remove(filepath.Join(s.Root, MaildirsizeName)); err != nil {
