@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -65,5 +66,45 @@ func TestIMAPDIdle(t *testing.T) {
 				t.Errorf("during IDLE:\n%s\nwant\n%s", out, want)
 			}
 		})
+	}
+}
+
+// imaplibIdlePop3 idles with imaplib while Python's poplib deletes the
+// first message; it prints what the IDLE heard.
+const imaplibIdlePop3 = `
+import imaplib, poplib, sys
+host, iport, pport, user, pw = sys.argv[1:6]
+a = imaplib.IMAP4(host, int(iport)); a.sock.settimeout(30)
+a.login(user, pw)
+a.select("INBOX", readonly=True)
+tag = a._new_tag()
+a.send(tag + b" IDLE\r\n")
+assert a.readline().startswith(b"+"), "no continuation"
+p = poplib.POP3(host, int(pport), timeout=30)
+p.user(user); p.pass_(pw)
+p.dele(1)
+p.quit()
+print(a.readline().decode().strip())
+a.send(b"DONE\r\n")
+print(a.readline().decode().strip())
+a.logout()
+`
+
+// A message deleted by pop3d reaches imaplib in IDLE as EXPUNGE, by
+// inotify (polls once an hour).
+func TestIMAPDIdlePop3Delete(t *testing.T) {
+	r := newRoot(t)
+	imapDeliver(t, r.mailbox("demo"), filepath.Join(imapTestdata, "simple.eml"))
+	imapDeliver(t, r.mailbox("demo"), filepath.Join(imapTestdata, "reply.eml"))
+	_, iaddr := r.startIMAPD("--poll", "1h", "--watch-poll", "1h")
+	_, paddr := r.pop3Start()
+	host, iport, _ := strings.Cut(iaddr, ":")
+	_, pport, _ := strings.Cut(paddr, ":")
+	out, err := python(t, imaplibIdlePop3, host, iport, pport, "demo@example.test", DemoPassword)
+	if err != nil {
+		t.Fatalf("imaplib/poplib: %v\n%s", err, out)
+	}
+	if !regexp.MustCompile(`^\* 1 EXPUNGE\n[A-Z]+\d+ OK IDLE completed\n$`).MatchString(out) {
+		t.Errorf("during IDLE:\n%s", out)
 	}
 }
