@@ -20,7 +20,11 @@ s = smtplib.SMTP(host, port, local_hostname="client.test", timeout=60)
 s.ehlo()
 s.mail("sender@example.test")
 code, _ = s.rcpt("demo@example.test")
-dcode, _ = s.data("Subject: size " + str(size) + "\r\nMessage-ID: <q" + str(size) + "@client.test>\r\n\r\n" + ("x" * 70 + "\r\n") * (size // 72))
+dcode = 0
+if code == 250:
+    dcode, _ = s.data("Subject: size " + str(size) + "\r\nMessage-ID: <q" + str(size) + "@client.test>\r\n\r\n" + ("x" * 70 + "\r\n") * (size // 72))
+else:
+    s.rset()
 print(code, dcode)
 s.quit()
 `
@@ -105,6 +109,20 @@ func TestQuotaDelivery(t *testing.T) {
 	}
 	if want := "OK ['\"\" (STORAGE " + strconv.FormatInt((size+1023)/1024, 10) + " 4)']\n"; out != want {
 		t.Errorf("GETQUOTAROOT: %q, want %q", out, want)
+	}
+
+	// The administrator lowers the quota below the usage; the mailbox has
+	// not changed for an hour, so maildirsize is believed: smtpd refuses
+	// at RCPT, and nothing is queued or bounced.
+	mailctlOK(t, r.Dir, "", "user", "quota", "demo@example.test", "1K")
+	hourAgo := time.Now().Add(-time.Hour)
+	for _, sub := range []string{"new", "cur"} {
+		if err := os.Chtimes(filepath.Join(demo, sub), hourAgo, hourAgo); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if out, err := python(t, smtplibQuota, host, port, "100"); err != nil || out != "552 0\n" {
+		t.Fatalf("smtplib to a full mailbox: %v\n%s", err, out)
 	}
 }
 

@@ -2,7 +2,6 @@ package deliver
 
 import (
 	"log/slog"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -27,14 +26,12 @@ const ExitCantCreat = 73
 
 // EnvQuotaTempFail, set to a true value ("1", "true") in the environment
 // of deliver or queue run, has the effect of deliver --quota-tempfail, for
-// the delivery agents that queue run starts or is.
-const EnvQuotaTempFail = "MAILSRV_QUOTA_TEMPFAIL"
+// the delivery agents that queue run starts or is (and for smtpd's early
+// refusal).
+const EnvQuotaTempFail = mailstore.EnvQuotaTempFail
 
 // QuotaTempFailFromEnv reads EnvQuotaTempFail.
-func QuotaTempFailFromEnv() bool {
-	v, _ := strconv.ParseBool(os.Getenv(EnvQuotaTempFail))
-	return v
-}
+func QuotaTempFailFromEnv() bool { return mailstore.QuotaTempFailFromEnv() }
 
 // quotaStore returns the user's store when it has a quota, after checking
 // that size more bytes fit; nil when the user has no quota.

@@ -32,6 +32,16 @@ const (
 	maildirsizeStale = 15 * time.Minute
 )
 
+// EnvQuotaTempFail, set to a true value ("1", "true"), makes a full
+// mailbox a temporary failure for deliver and smtpd.
+const EnvQuotaTempFail = "MAILSRV_QUOTA_TEMPFAIL"
+
+// QuotaTempFailFromEnv reads EnvQuotaTempFail.
+func QuotaTempFailFromEnv() bool {
+	v, _ := strconv.ParseBool(os.Getenv(EnvQuotaTempFail))
+	return v
+}
+
 // QuotaUse is a mailbox's usage against its limit.
 type QuotaUse struct {
 	Limit int64 // bytes
@@ -55,6 +65,15 @@ func (s *Store) Quota(limit, add int64) (QuotaUse, error) {
 		return use, nil
 	}
 	return s.RecalcQuota(limit)
+}
+
+// QuotaFull reports, without writing anything, whether maildirsize shows
+// the mailbox at or over limit and is recent enough to be believed: what
+// smtpd, which may not write (and often not read) mailboxes, checks at
+// RCPT. An unreadable or doubtful file is "not full": deliver decides.
+func (s *Store) QuotaFull(limit int64) bool {
+	use, mtime, err := s.readMaildirsize()
+	return err == nil && use.Size >= limit && !s.maybeStale(mtime)
 }
 
 // maybeStale reports whether a maildirsize written at mtime may miss

@@ -154,3 +154,38 @@ func FuzzMaildirsize(f *testing.F) {
 		}
 	})
 }
+
+// QuotaFull (smtpd's read-only look) believes only a recent file for a
+// mailbox unchanged since, and never writes.
+func TestQuotaFull(t *testing.T) {
+	s := newStore(t)
+	if s.QuotaFull(10) {
+		t.Error("full without maildirsize")
+	}
+	if _, err := os.Stat(filepath.Join(s.Root, MaildirsizeName)); !os.IsNotExist(err) {
+		t.Errorf("QuotaFull wrote maildirsize: %v", err)
+	}
+	old := time.Now().Add(-time.Hour)
+	for _, sub := range []string{"cur", "new"} {
+		if err := os.Chtimes(filepath.Join(s.Root, sub), old, old); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, c := range []struct {
+		text  string
+		age   time.Duration
+		limit int64
+		full  bool
+	}{
+		{"2000S\n1000 3\n", time.Minute, 1000, true}, // the sum counts, whatever the limit line
+		{"1000S\n999 3\n", time.Minute, 1000, false},
+		{"1000S\n1500 3\n", 20 * time.Minute, 1000, false}, // stale
+		{"1000S\n1500 3\n", 2 * time.Hour, 1000, false},    // older than new/ and cur/
+		{"1000S\n1500 x\n", time.Minute, 1000, false},      // damaged
+	} {
+		writeMaildirsizeFile(t, s, c.text, time.Now().Add(-c.age))
+		if got := s.QuotaFull(c.limit); got != c.full {
+			t.Errorf("%q, %v old, limit %d: full=%v", c.text, c.age, c.limit, got)
+		}
+	}
+}
