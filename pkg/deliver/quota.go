@@ -12,7 +12,8 @@ import (
 
 // ExitCantCreat is sysexits.h's EX_CANTCREAT, "can't create (user) output
 // file": the exit code of a delivery refused because the mailbox is full.
-// Postfix's pipe transport, like the queue, takes it as permanent (5.2.x);
+// Postfix's pipe transport takes it as permanent (5.2.0), as the queue
+// takes the LMTP reply 552 5.2.2 that goes with it;
 // --quota-tempfail turns the refusal into ExitTempFail.
 const ExitCantCreat = 73
 

@@ -38,7 +38,7 @@ func TestQuota(t *testing.T) {
 	d := &Deliverer{Cfg: cfg}
 	a, _ := address.Parse("demo@example.test")
 	msg := []byte("Subject: q\n\n" + strings.Repeat("x", 200) + "\n")
-	// Return-Path (20) and Delivered-To (32) lines, the message, CRLF.
+	// The Return-Path and Delivered-To lines and the message, with CRLF.
 	each := crlfSize(deliveryHeader("s@x.test", a.String()), msg)
 	n := int(1024 / each)
 	for i := range n {
