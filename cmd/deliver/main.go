@@ -33,6 +33,7 @@ func main() {
 			&cli.StringFlag{Name: "f", EnvVars: []string{"SENDER"}, Usage: "envelope sender, for Return-Path"},
 			&cli.BoolFlag{Name: "lmtp", Usage: "serve LMTP on stdin/stdout (the worker mode of queue run)"},
 			&cli.Int64Flag{Name: "max-size", Value: deliver.DefaultMaxSize, Usage: "refuse messages larger than this many bytes"},
+			&cli.BoolFlag{Name: "quota-tempfail", EnvVars: []string{deliver.EnvQuotaTempFail}, Usage: "a full mailbox is a temporary failure (452 4.2.2, exit 75), not a permanent one (552 5.2.2, exit 73)"},
 		},
 		Action: run,
 	}
@@ -44,7 +45,7 @@ func main() {
 
 func run(c *cli.Context) error {
 	cfg := config.Open(c.String("root"))
-	d := &deliver.Deliverer{Cfg: cfg,
+	d := &deliver.Deliverer{Cfg: cfg, QuotaTempFail: c.Bool("quota-tempfail"),
 		Forward: queue.ExecInjector{Argv: []string{progs.Path("queue"), "--root", cfg.Root, "inject", "--proto", "forward"}}}
 	if q := os.Getenv("MAILSRV_QUEUE"); q != "" {
 		d.Forward = queue.ExecInjector{Argv: []string{q}}

@@ -34,7 +34,9 @@ func main() {
 			&cli.StringFlag{Name: "root", Value: config.DefaultRoot, EnvVars: []string{config.EnvRoot}, Usage: "mailsrv root `DIR`"},
 			&cli.StringFlag{Name: "listen", Usage: "listen on `ADDR` (host:port) instead of serving stdin/stdout"},
 			&cli.DurationFlag{Name: "timeout", Value: imap.DefaultIdleTimeout, Usage: "idle time allowed to a client (RFC 3501: at least 30m)"},
-			&cli.DurationFlag{Name: "poll", Value: imap.DefaultPollInterval, Usage: "how often IDLE looks for changes"},
+			&cli.DurationFlag{Name: "poll", Value: imap.DefaultPollInterval, Usage: "how often IDLE looks for changes without inotify"},
+			&cli.DurationFlag{Name: "watch-poll", Value: imap.DefaultWatchPollInterval, Usage: "how often IDLE still looks for changes with inotify (NFS)"},
+			&cli.BoolFlag{Name: "no-inotify", Usage: "IDLE polls every --poll instead of watching folders with inotify"},
 			&cli.Int64Flag{Name: "append-limit", Value: wire.DefaultLimits.MaxLiteral, Usage: "largest message or literal in `BYTES` (APPENDLIMIT)"},
 			&cli.BoolFlag{Name: "tls", Usage: "speak TLS from the start (IMAPS, port 993); needs a certificate in ROOT/etc/tls"},
 			&cli.BoolFlag{Name: "allow-insecure-auth", Usage: "accept passwords on unencrypted connections from non-loopback addresses"},
@@ -89,6 +91,8 @@ func run(c *cli.Context) error {
 		Limits:            lim,
 		IdleTimeout:       c.Duration("timeout"),
 		PollInterval:      c.Duration("poll"),
+		WatchPollInterval: c.Duration("watch-poll"),
+		NoWatch:           c.Bool("no-inotify"),
 		AllowInsecureAuth: c.Bool("allow-insecure-auth"),
 	}
 	if err := daemon.Serve(c.String("listen"), c.String("user"), srv.Serve); err != nil {

@@ -190,6 +190,13 @@ func userCommand() *cli.Command {
 				}
 				return adm(c).SetPassword(c.Args().First(), pw)
 			}},
+		&cli.Command{Name: "quota", Usage: "set a user's mailbox quota (500M, 2G, ...; none to remove it)", ArgsUsage: "USER@DOMAIN SIZE",
+			Action: func(c *cli.Context) error {
+				if err := nargs(c, 2, 2); err != nil {
+					return err
+				}
+				return adm(c).SetQuota(c.Args().Get(0), c.Args().Get(1))
+			}},
 		&cli.Command{Name: "list", Usage: "list users, of one domain if given", ArgsUsage: "[DOMAIN]",
 			Action: func(c *cli.Context) error {
 				if err := nargs(c, 0, 1); err != nil {

@@ -206,7 +206,7 @@ func localTransport(c *cli.Context, cfg *config.Config) (queue.Transport, func()
 	}
 	if mode == "direct" {
 		slog.Info("delivering in-process")
-		return deliver.Transport{D: &deliver.Deliverer{Cfg: cfg}, MaxSize: deliver.DefaultMaxSize}, func() {}, nil
+		return deliver.Transport{D: &deliver.Deliverer{Cfg: cfg, QuotaTempFail: deliver.QuotaTempFailFromEnv()}, MaxSize: deliver.DefaultMaxSize}, func() {}, nil
 	}
 	prog := c.String("deliver")
 	if prog == "" {

@@ -73,6 +73,8 @@ type Deliverer struct {
 	// Forward queues a message for addresses that are not local mailboxes
 	// (an alias pointing elsewhere), in the one-shot -d mode.
 	Forward queue.Injector
+	// QuotaTempFail makes a full mailbox a temporary failure (quota.go).
+	QuotaTempFail bool
 }
 
 // ToUser delivers msg (LF line endings) to the local user that addr names,
@@ -91,7 +93,15 @@ func (d *Deliverer) ToUser(addr address.Address, sender string, msg []byte) (str
 			return "", tempErr(err)
 		}
 	}
-	return ToMaildir(dir, sender, addr.String(), msg)
+	store, err := d.quotaStore(u, dir, crlfSize(deliveryHeader(sender, addr.String()), msg))
+	if err != nil {
+		return "", err
+	}
+	path, err := ToMaildir(dir, sender, addr.String(), msg)
+	if err == nil && store != nil {
+		noteDelivery(store, path)
+	}
+	return path, err
 }
 
 // ToAddress delivers msg to an address as the queue would: through aliases,
@@ -139,16 +149,21 @@ func ToMaildir(dir, sender, rcpt string, msg []byte) (string, error) {
 	if err := checkLoop(msg, rcpt); err != nil {
 		return "", err
 	}
+	path, err := maildir.Deliver(dir, []byte(deliveryHeader(sender, rcpt)), bytes.NewReader(msg))
+	if err != nil {
+		return "", tempErr(err)
+	}
+	return path, nil
+}
+
+// deliveryHeader is what ToMaildir puts on top of a message.
+func deliveryHeader(sender, rcpt string) string {
 	var hdr strings.Builder
 	fmt.Fprintf(&hdr, "Return-Path: <%s>\n", sender)
 	if rcpt != "" {
 		fmt.Fprintf(&hdr, "Delivered-To: %s\n", rcpt)
 	}
-	path, err := maildir.Deliver(dir, []byte(hdr.String()), bytes.NewReader(msg))
-	if err != nil {
-		return "", tempErr(err)
-	}
-	return path, nil
+	return hdr.String()
 }
 
 // checkLoop refuses a message that already went through this mailbox (a

@@ -29,9 +29,13 @@ func (s *session) writeQuota() error {
 	if err != nil || limit < 0 {
 		return err
 	}
-	used, _, err := s.store.Usage()
+	used, count, err := s.store.Usage()
 	if err != nil {
 		return err
+	}
+	// deliver checks maildirsize (Maildir++): keep it in step with IMAP.
+	if err := s.store.SyncQuota(mailstore.QuotaUse{Limit: limit, Size: used, Count: int64(count)}); err != nil {
+		s.log.Warn("maildirsize", "err", err)
 	}
 	// RFC 9208 section 5.1: STORAGE is counted in units of 1024 octets.
 	s.w.Raw(`* QUOTA "" (STORAGE ` + strconv.FormatInt((used+1023)/1024, 10) + " " +

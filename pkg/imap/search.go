@@ -1,9 +1,7 @@
 package imap
 
 import (
-	"bytes"
 	"errors"
-	"mime"
 	"net/mail"
 	"strconv"
 	"strings"
@@ -317,6 +315,9 @@ type evaluator struct {
 	mtime time.Time
 	root  *part
 	full  bool // data is the whole message, not only its header
+	// body and text are the decoded, case-folded text that BODY and TEXT
+	// search (searchtext.go), made once per message.
+	body, text *string
 }
 
 // load reads the message: only its header when the key needs no more.
@@ -407,18 +408,23 @@ func (ev *evaluator) matchContent(k *searchKey) bool {
 			return false
 		}
 		for _, v := range h.Values(k.field) {
-			if d, err := new(mime.WordDecoder).DecodeHeader(v); err == nil {
-				v = d
-			}
-			if containsFold(v, k.value) {
+			if containsFold(decodeHeaderValue(v), k.value) {
 				return true
 			}
 		}
 		return false
 	case "BODY":
-		return containsFold(string(ev.root.body()), k.value)
+		if ev.body == nil {
+			b := foldCase(messageBody(ev.root))
+			ev.body = &b
+		}
+		return strings.Contains(*ev.body, foldCase(k.value))
 	case "TEXT":
-		return containsFold(string(ev.data), k.value)
+		if ev.text == nil {
+			t := foldCase(messageText(ev.root))
+			ev.text = &t
+		}
+		return strings.Contains(*ev.text, foldCase(k.value))
 	case "BEFORE", "ON", "SINCE":
 		return compareDay(ev.mtime, k.date, k.op)
 	}
@@ -440,8 +446,4 @@ func compareDay(t, day time.Time, op string) bool {
 		return d.Equal(day)
 	}
 	return !d.Before(day)
-}
-
-func containsFold(s, sub string) bool {
-	return bytes.Contains(bytes.ToLower([]byte(s)), bytes.ToLower([]byte(sub)))
 }

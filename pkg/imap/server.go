@@ -31,6 +31,10 @@ const (
 	// DefaultPollInterval is how often a session in IDLE looks for changes
 	// made by other processes.
 	DefaultPollInterval = 2 * time.Second
+	// DefaultWatchPollInterval is how often a session in IDLE still looks
+	// when inotify tells it of changes: for those inotify does not see
+	// (another NFS host).
+	DefaultWatchPollInterval = 30 * time.Second
 	// DefaultMaxBad is how many bad commands in a row end a session.
 	DefaultMaxBad = 10
 	// handshakeTimeout bounds a TLS handshake (implicit TLS or STARTTLS).
@@ -47,6 +51,8 @@ type Server struct {
 	Limits            wire.Limits   // zero: wire.DefaultLimits
 	IdleTimeout       time.Duration // zero: DefaultIdleTimeout
 	PollInterval      time.Duration // zero: DefaultPollInterval
+	WatchPollInterval time.Duration // zero: DefaultWatchPollInterval
+	NoWatch           bool          // IDLE polls, without inotify
 	MaxBad            int           // zero: DefaultMaxBad
 	AllowInsecureAuth bool          // accept passwords in clear from non-loopback peers
 	// Auth checks passwords (pkg/auth: throttling, hash upgrades, the
@@ -67,6 +73,8 @@ type Server struct {
 	BeforeOpen func(u config.User, mailbox string) error
 
 	authOnce sync.Once
+	hub      watchHub // the inotify instance of IDLE (watch.go)
+	idleHook func()   // tests: called before each IDLE rescan
 }
 
 func (s *Server) authenticator() *auth.Authenticator {
@@ -130,6 +138,7 @@ func (s *Server) Serve(ctx context.Context, c net.Conn) {
 		r:      wire.NewReader(c, lim),
 		w:      wire.NewWriter(c),
 	}
+	sess.watchPoll = orDefault(s.WatchPollInterval, DefaultWatchPollInterval)
 	sess.r.SetMaxLiteral(min(lim.MaxLiteral, preauthLiteral))
 	sess.r.Continue = func() error {
 		sess.w.Raw("+ Ready for literal data\r\n")

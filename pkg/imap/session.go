@@ -47,6 +47,8 @@ type session struct {
 	sel          *selected // in the selected state
 	rev2         bool      // ENABLE IMAP4rev2 (RFC 9051), see rev2.go
 	utf8Accept   bool      // ENABLE UTF8=ACCEPT (RFC 6855)
+
+	watchPoll time.Duration // IDLE polling interval beside inotify
 }
 
 // command is one parsed command line being executed.

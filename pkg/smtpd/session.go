@@ -113,7 +113,7 @@ func (s *Session) Rcpt(to string, _ *smtp.RcptOptions) error {
 	switch {
 	case e == nil:
 		return nil // not e: a nil *SMTPError is a non-nil error
-	case e == errConfig: // our fault, not the client's
+	case e == errConfig, e == errMailboxFull, e == errMailboxFullTemp: // not the client's fault
 		return e
 	}
 	s.badRcpts++
@@ -155,6 +155,9 @@ func (s *Session) rcpt(to string) *smtp.SMTPError {
 		if !ok {
 			s.log.Info("rcpt refused", "rcpt", a.String(), "reason", "no such user", "client", s.cc.ip)
 			return errNoSuchUser
+		}
+		if e := s.mailboxFull(a); e != nil {
+			return e
 		}
 	case s.authUser == "":
 		s.log.Info("rcpt refused", "rcpt", a.String(), "reason", "relay denied", "client", s.cc.ip)
