@@ -74,19 +74,40 @@ func cmdID(s *session, c *command) error {
 	return nil
 }
 
-// RFC 5161: ENABLE names extensions; none of ours changes behaviour when
-// enabled yet (CONDSTORE, QRESYNC, UTF8=ACCEPT and IMAP4rev2 are not
-// implemented), so the answer is an empty ENABLED list.
+// RFC 5161: ENABLE names extensions; CONDSTORE and QRESYNC (RFC 7162,
+// QRESYNC implying CONDSTORE) are the ones we have. ENABLED lists those
+// this command turned on; others (UTF8=ACCEPT, IMAP4rev2) are ignored.
 func cmdEnable(s *session, c *command) error {
+	var names []string
 	for !c.p.AtEnd() {
 		if err := c.p.SP(); err != nil {
 			return err
 		}
-		if _, err := c.p.Atom(); err != nil {
+		a, err := c.p.Atom()
+		if err != nil {
+			return err
+		}
+		names = append(names, strings.ToUpper(a))
+	}
+	if len(names) == 0 {
+		return bad("ENABLE needs a capability")
+	}
+	var enabled []string
+	for _, n := range names {
+		switch {
+		case n == "CONDSTORE" && !s.condstore:
+			enabled = append(enabled, n)
+		case n == "QRESYNC" && !s.qresync:
+			s.qresync = true
+			enabled = append(enabled, n)
+		default:
+			continue
+		}
+		if err := s.enableCondstore(); err != nil {
 			return err
 		}
 	}
-	s.w.Raw("* ENABLED\r\n")
+	s.w.Raw("* ENABLED" + strings.Join(append([]string{""}, enabled...), " ") + "\r\n")
 	return nil
 }
 

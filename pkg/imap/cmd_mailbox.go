@@ -49,16 +49,31 @@ func storeError(err error) error {
 	return err
 }
 
-// RFC 3501 sections 6.3.1 and 6.3.2.
+// RFC 3501 sections 6.3.1 and 6.3.2, with the parameters of RFC 7162
+// (condstore.go).
 func cmdSelect(s *session, c *command) error {
 	name, err := mailboxArg(c.p)
+	var params selectParams
+	if err == nil {
+		params, err = parseSelectParams(c.p)
+	}
 	if err == nil {
 		err = c.p.End()
 	}
 	if err != nil {
 		return err
 	}
+	if params.qresync != nil && !s.qresync {
+		return bad("QRESYNC is not enabled") // RFC 7162 section 3.2.5
+	}
+	if s.sel != nil {
+		// RFC 7162 section 3.2.11: the end of the old mailbox's responses.
+		s.w.Raw("* OK [CLOSED] previous mailbox closed\r\n")
+	}
 	s.sel, s.state = nil, stateAuth
+	if params.condstore || params.qresync != nil {
+		s.condstore = true
+	}
 	f, err := s.store.Folder(name)
 	if err != nil {
 		return storeError(err)
@@ -96,6 +111,15 @@ func cmdSelect(s *session, c *command) error {
 	s.w.Raw("* OK [UIDNEXT " + u32(snap.Next) + "] predicted next UID\r\n")
 	s.w.Raw("* OK [PERMANENTFLAGS " + perm + "] limited\r\n")
 	s.sel, s.state = sel, stateSelected
+	if s.condstore {
+		if err := s.trackModSeqs(); err != nil {
+			return err
+		}
+		s.w.Raw("* OK [HIGHESTMODSEQ " + u64(sel.ms.Highest()) + "] Highest\r\n")
+		if params.qresync != nil {
+			s.qresyncSelect(params.qresync)
+		}
+	}
 	if readOnly {
 		return ok("READ-ONLY", "EXAMINE completed")
 	}
@@ -196,7 +220,7 @@ func statusItems(p *wire.Parser) ([]string, error) {
 		a, err := p.Atom()
 		a = strings.ToUpper(a)
 		switch a {
-		case "MESSAGES", "RECENT", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "SIZE":
+		case "MESSAGES", "RECENT", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "SIZE", "HIGHESTMODSEQ":
 		default:
 			return bad("unknown STATUS item " + a)
 		}
@@ -216,10 +240,23 @@ func (s *session) writeStatus(name string, items []string) error {
 	if err != nil {
 		return err
 	}
+	var highest uint64
+	if slices.Contains(items, "HIGHESTMODSEQ") {
+		// RFC 7162 section 3.1.6; an enabling command (section 3.1).
+		if err := s.enableCondstore(); err != nil {
+			return err
+		}
+		ms := mailstore.NewModSeqs(f.Dir)
+		if err := ms.Sync(f, snap); err != nil {
+			return err
+		}
+		highest = ms.Highest()
+	}
 	vals := map[string]string{
 		"MESSAGES": strconv.Itoa(len(snap.Msgs)), "RECENT": strconv.Itoa(recent),
 		"UIDNEXT": u32(snap.Next), "UIDVALIDITY": u32(snap.Validity),
 		"UNSEEN": strconv.Itoa(unseen), "SIZE": strconv.FormatInt(size, 10),
+		"HIGHESTMODSEQ": u64(highest),
 	}
 	s.w.Raw("* STATUS ").AString(f.Name).Raw(" (")
 	for i, it := range items {

@@ -45,6 +45,8 @@ type session struct {
 	user         config.User  // after login
 	store        *mailstore.Store
 	sel          *selected // in the selected state
+	condstore    bool      // CONDSTORE enabled (RFC 7162 section 3.1)
+	qresync      bool      // QRESYNC enabled (RFC 7162 section 3.2.3)
 }
 
 // command is one parsed command line being executed.
