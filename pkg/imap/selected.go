@@ -19,9 +19,9 @@ type selected struct {
 	msgs     []view
 	recent   map[uint32]bool // UIDs \Recent for this session
 	validity uint32
-	next     uint32          // UIDNEXT last seen
-	gen      uint64          // Snapshot.Gen last applied
-	saved    map[uint32]bool // UIDs of the last SEARCH SAVE, for "$" (RFC 5182)
+	next     uint32             // UIDNEXT last seen
+	gen      uint64             // Snapshot.Gen last applied
+	saved    map[uint32]bool    // UIDs of the last SEARCH SAVE, for "$" (RFC 5182)
 	ms       *mailstore.ModSeqs // once CONDSTORE is enabled (condstore.go)
 	msGen    uint64             // ms.Gen() last applied
 }
