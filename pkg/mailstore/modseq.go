@@ -56,10 +56,14 @@ import (
 // rebuilt from the folder: every message gets one new mod-sequence, larger
 // than any given before, and F is set to it. Larger than any given before
 // is kept by the file modSeqLimitName, a number above every mod-sequence
-// handed out (raised by modSeqReserve, rarely, when a mod-sequence reaches
-// it), and by the clock: a rebuilt file starts at no less than the time in
-// microseconds, and mod-sequences grow by one per change, far slower than
-// the clock. So a rebuild never makes HIGHESTMODSEQ go back, and the
+// handed out (raised by modSeqReserve, once in a million changes, when a
+// mod-sequence reaches it; written durably before that mod-sequence is
+// used), and by the clock: a rebuilt file starts at no less than the time
+// in microseconds, and mod-sequences grow by one per change, far slower
+// than the clock, so that even a record lost with its limit file comes
+// back larger (unless rebuilt many times within a second, or on a host
+// whose clock is behind: the limit file is what makes it sure). So a
+// rebuild never makes HIGHESTMODSEQ go back, and the
 // UIDVALIDITY, which would make every client fetch the folder again, stays
 // as it is; clients see every message as changed once, which is true to
 // RFC 7162 (a mod-sequence only grows).
@@ -67,9 +71,11 @@ const (
 	ModSeqName      = "mailsrv-modseq"
 	modSeqMagic     = "mailsrv-modseq 1"
 	modSeqLimitName = "mailsrv-modseq-limit"
-	modSeqReserve   = 1 << 24
-	maxGone         = 10000 // expunge lines kept by a rewrite
+	modSeqReserve   = 1 << 20
 )
+
+// maxGone bounds the expunge lines a rewrite keeps (a variable for tests).
+var maxGone = 10000
 
 // ModSeqs is one process's copy of a folder's mod-sequence record. It is
 // not safe for concurrent use.
@@ -181,16 +187,31 @@ func (m *ModSeqs) differs(f *Folder, snap Snapshot) bool {
 }
 
 // record appends, under the lock, a line for each message of snap that
-// differs from the record, all with one new mod-sequence.
+// differs from the record, all with one new mod-sequence. A message the
+// record has with other flags is looked at again first: the listing may
+// be older than a line another process wrote, and must not undo it.
 func (m *ModSeqs) record(f *Folder, snap Snapshot) error {
 	mod := m.highest + 1
 	var buf bytes.Buffer
 	in := make(map[uint32]bool, len(snap.Msgs))
 	for _, msg := range snap.Msgs {
 		in[msg.UID] = true
-		if e, ok := m.live[msg.UID]; !ok || !sameFlags(e.flags, msg.Flags) {
-			writeLine(&buf, mod, msg.UID, msg.Flags, false)
+		e, ok := m.live[msg.UID]
+		if ok && sameFlags(e.flags, msg.Flags) {
+			continue
 		}
+		flags := msg.Flags
+		if ok {
+			f.freshName(msg.Base)
+			rel, still := f.names[msg.Base]
+			if !still {
+				continue // gone: the next look records it
+			}
+			if _, flags = splitName(rel[4:]); sameFlags(e.flags, flags) {
+				continue
+			}
+		}
+		writeLine(&buf, mod, msg.UID, flags, false)
 	}
 	below := seenBelow(f, snap)
 	for uid := range m.live {
@@ -237,7 +258,7 @@ func (m *ModSeqs) append(lines []byte, mod uint64) error {
 	if len(lines) == 0 {
 		return nil
 	}
-	if err := m.reserve(mod); err != nil {
+	if err := m.reserve(mod, modSeqReserve); err != nil {
 		return err
 	}
 	f, err := os.OpenFile(m.path(), os.O_WRONLY, 0600)
@@ -265,8 +286,9 @@ func (m *ModSeqs) append(lines []byte, mod uint64) error {
 	return m.maybeCompact()
 }
 
-// reserve makes sure that the limit file is above mod.
-func (m *ModSeqs) reserve(mod uint64) error {
+// reserve makes sure that the limit file is above mod, raising it to mod
+// plus extra when it is not.
+func (m *ModSeqs) reserve(mod, extra uint64) error {
 	if mod < m.limit {
 		return nil
 	}
@@ -274,7 +296,7 @@ func (m *ModSeqs) reserve(mod uint64) error {
 	if mod < m.limit {
 		return nil
 	}
-	next := mod + modSeqReserve
+	next := mod + extra
 	if err := safefile.WriteFile(filepath.Join(m.dir, modSeqLimitName), []byte(strconv.FormatUint(next, 10)+"\n"), 0600); err != nil {
 		return fmt.Errorf("modseq: %w", err)
 	}
@@ -303,7 +325,9 @@ func (m *ModSeqs) rebuild(snap Snapshot) error {
 		// A damaged file's last change: its values were given before.
 		base = max(base, uint64(fi.ModTime().UnixMicro())+1)
 	}
-	if err := m.reserve(base); err != nil {
+	// Only just above base: a rebuild need not leave the clock behind
+	// (the next change raises the limit by modSeqReserve).
+	if err := m.reserve(base, 1); err != nil {
 		return err
 	}
 	var buf bytes.Buffer
@@ -536,11 +560,14 @@ func (m *ModSeqs) SetFlags(f *Folder, msgs []Message, cond bool, since uint64, c
 		var buf bytes.Buffer
 		for i, msg := range msgs {
 			rec := m.live[msg.UID]
+			if cond {
+				f.freshName(msg.Base) // the test needs the flags as they are
+			}
 			var old Flags
 			now, err := f.SetFlags(msg.Base, func(fl Flags) Flags {
 				old = fl
-				if cond && (rec.mod > since || !sameFlags(rec.flags, fl)) {
-					out[i].Modified = true
+				out[i].Modified = cond && (rec.mod > since || !sameFlags(rec.flags, fl))
+				if out[i].Modified {
 					return fl
 				}
 				return change(fl)
@@ -597,4 +624,15 @@ func (m *ModSeqs) Vanished(since uint64, ranges [][2]uint32, next uint32, live f
 	}
 	slices.Sort(out)
 	return slices.Compact(out)
+}
+
+// freshName makes sure f.names has the current file name of base (another
+// process may have renamed it since the last scan).
+func (f *Folder) freshName(base string) {
+	if rel, ok := f.names[base]; ok {
+		if _, err := os.Lstat(filepath.Join(f.Dir, rel)); err == nil {
+			return
+		}
+	}
+	_, _ = f.path(base, true)
 }
