@@ -272,3 +272,24 @@ func TestIMAPDTcpserver(t *testing.T) {
 		t.Fatalf("imaplib under tcpserver: %v\n%s", err, out)
 	}
 }
+
+// CONDSTORE and QRESYNC across two imapd processes on one root, with
+// flags changed by renaming files directly and by a session that did not
+// enable them, an expunge by the other process, and the record lost and
+// damaged (pkg/imap/testdata/condstore_client.py, Python's imaplib).
+func TestIMAPDCondstoreImaplib(t *testing.T) {
+	r := newRoot(t)
+	mbox := r.mailbox("demo")
+	for _, f := range []string{"simple.eml", "reply.eml", "multipart.eml"} {
+		imapDeliver(t, mbox, filepath.Join(imapTestdata, f))
+	}
+	_, addr1 := r.startIMAPD()
+	_, addr2 := r.startIMAPD()
+	host, port1, _ := strings.Cut(addr1, ":")
+	_, port2, _ := strings.Cut(addr2, ":")
+	out, err := exec.Command("python3", filepath.Join(imapTestdata, "condstore_client.py"),
+		host, port1, port2, "demo@example.test", DemoPassword, mbox).CombinedOutput()
+	if err != nil || strings.TrimSpace(string(out)) != "ok" {
+		t.Fatalf("imaplib: %v\n%s", err, out)
+	}
+}
