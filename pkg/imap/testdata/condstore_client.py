@@ -110,6 +110,17 @@ got = fetches(c)
 check(set(got) == {1} and got[1][1] == h2, "qresync select fetch %r" % got)
 h3 = int(code(c, "HIGHESTMODSEQ"))
 check(h3 > h2, "highest after expunge %d %d" % (h3, h2))
+
+# A STORE by C (process 2, QRESYNC) reaches A (process 1) with the
+# MODSEQ C was told.
+cmd(c, "UID", "STORE", "2", "+FLAGS", "($Label1)")
+got = fetches(c)
+check(got[2][1] > h3 and "$Label1" in got[2][0], "keyword store %r" % got)
+cmd(a, "UID", "FETCH", "1:*", "(FLAGS)", "(CHANGEDSINCE %d)" % h3)
+mine = fetches(a)
+check(set(mine) == {2} and mine[2][1] == got[2][1] and "$Label1" in mine[2][0],
+      "other process's store %r, it said %r" % (mine, got))
+h3 = got[2][1]
 c.logout()
 
 # The record lost, then damaged: rebuilt, HIGHESTMODSEQ only grows and
