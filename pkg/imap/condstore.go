@@ -236,8 +236,9 @@ func (s *session) qresyncSelect(q *qresyncParam) {
 		return
 	}
 	s.earlierVanished(q.mod, q.known)
+	known := mailstore.MergeRanges(uidRanges(q.known, sel.maxUID()))
 	for i, v := range sel.msgs {
-		if q.known != nil && !q.known.Contains(v.UID, sel.maxUID()) {
+		if !mailstore.InRanges(known, v.UID) {
 			continue
 		}
 		if sel.modOf(i) > q.mod {

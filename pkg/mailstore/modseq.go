@@ -2,6 +2,7 @@ package mailstore
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -599,14 +600,8 @@ func (m *ModSeqs) SetFlags(f *Folder, msgs []Message, cond bool, since uint64, c
 // section 3.2.5.2 allows that) or never used.
 func (m *ModSeqs) Vanished(since uint64, ranges [][2]uint32, next uint32, live func(uint32) bool) []uint32 {
 	var out []uint32
-	in := func(uid uint32) bool {
-		for _, r := range ranges {
-			if uid >= r[0] && uid <= r[1] {
-				return true
-			}
-		}
-		return false
-	}
+	ranges = MergeRanges(ranges) // a client may send 10,000 overlapping ones
+	in := func(uid uint32) bool { return InRanges(ranges, uid) }
 	if since < m.floor {
 		for _, r := range ranges {
 			for uid := r[0]; uid <= r[1] && uid < next; uid++ {
@@ -635,4 +630,26 @@ func (f *Folder) freshName(base string) {
 		}
 	}
 	_, _ = f.path(base, true)
+}
+
+// MergeRanges sorts inclusive UID ranges (lo <= hi) and merges those that
+// overlap or touch, so that each UID is in at most one.
+func MergeRanges(ranges [][2]uint32) [][2]uint32 {
+	rs := slices.Clone(ranges)
+	slices.SortFunc(rs, func(a, b [2]uint32) int { return cmp.Compare(a[0], b[0]) })
+	out := rs[:0]
+	for _, r := range rs {
+		if n := len(out); n > 0 && uint64(r[0]) <= uint64(out[n-1][1])+1 {
+			out[n-1][1] = max(out[n-1][1], r[1])
+			continue
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+// InRanges reports whether uid is in ranges, as MergeRanges returns them.
+func InRanges(ranges [][2]uint32, uid uint32) bool {
+	i, _ := slices.BinarySearchFunc(ranges, uid, func(r [2]uint32, u uint32) int { return cmp.Compare(r[1], u) })
+	return i < len(ranges) && ranges[i][0] <= uid
 }

@@ -3,6 +3,7 @@ package mailstore
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -315,5 +316,21 @@ func TestModSeqCompaction(t *testing.T) {
 	}
 	if v := q.ms.Vanished(q.ms.Floor()-1, all, now.Next, live); len(v) != 5 {
 		t.Errorf("vanished below the floor: %v (want 1:5)", v)
+	}
+}
+
+func TestMergeRanges(t *testing.T) {
+	got := MergeRanges([][2]uint32{{7, 9}, {1, 2}, {3, 3}, {8, 12}, {20, 20}, {1, 1}})
+	want := [][2]uint32{{1, 3}, {7, 12}, {20, 20}}
+	if !slices.Equal(got, want) {
+		t.Fatalf("merged %v, want %v", got, want)
+	}
+	for uid, in := range map[uint32]bool{0: false, 1: true, 3: true, 4: false, 7: true, 12: true, 13: false, 20: true, 21: false} {
+		if InRanges(got, uid) != in {
+			t.Errorf("InRanges(%d) = %v", uid, !in)
+		}
+	}
+	if MergeRanges([][2]uint32{{1, 1<<32 - 1}, {5, 1<<32 - 1}})[0] != [2]uint32{1, 1<<32 - 1} {
+		t.Error("ranges up to the largest UID")
 	}
 }
