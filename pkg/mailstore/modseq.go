@@ -140,7 +140,13 @@ func (m *ModSeqs) Sync(f *Folder, snap Snapshot) error {
 		return err
 	}
 	err = m.locked(func() error {
-		if err := m.refresh(); err != nil || m.validity != snap.Validity {
+		err := m.refresh()
+		switch {
+		case err != nil && !errors.Is(err, errModDamaged):
+			return err
+		case err == nil && m.validity > snap.Validity:
+			return nil // made for a newer UID list than snap's: not ours to undo
+		case err != nil || m.validity != snap.Validity:
 			return m.rebuild(snap)
 		}
 		return m.record(f, snap)
@@ -549,9 +555,11 @@ type Stored struct {
 func (m *ModSeqs) SetFlags(f *Folder, msgs []Message, cond bool, since uint64, change func(Flags) Flags) ([]Stored, error) {
 	out := make([]Stored, len(msgs))
 	err := m.locked(func() error {
-		if err := m.refresh(); err != nil || m.validity != f.ul.validity {
+		if err := m.refresh(); err != nil && !errors.Is(err, errModDamaged) {
+			return err
+		} else if err != nil || m.validity != f.ul.validity {
 			if f.snap == nil {
-				return fmt.Errorf("modseq: no snapshot to rebuild from: %w", err)
+				return errors.New("modseq: no snapshot to rebuild from")
 			}
 			if err := m.rebuild(*f.snap); err != nil {
 				return err
