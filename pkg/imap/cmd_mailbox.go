@@ -113,6 +113,7 @@ func cmdSelect(s *session, c *command) error {
 	s.sel, s.state = sel, stateSelected
 	if s.condstore {
 		if err := s.trackModSeqs(); err != nil {
+			s.sel, s.state = nil, stateAuth
 			return err
 		}
 		s.w.Raw("* OK [HIGHESTMODSEQ " + u64(sel.ms.Highest()) + "] Highest\r\n")

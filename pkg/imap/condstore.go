@@ -19,14 +19,11 @@ import (
 // instead of EXPUNGE (section 3.2.10).
 
 // enableCondstore makes the session CONDSTORE-aware. With a folder
-// selected, tracking starts now, and the first enabling command reports
-// HIGHESTMODSEQ (section 3.1).
+// selected, tracking starts now (or again, after it failed), and the
+// first enabling command reports HIGHESTMODSEQ (section 3.1).
 func (s *session) enableCondstore() error {
-	if s.condstore {
-		return nil
-	}
 	s.condstore = true
-	if s.sel == nil {
+	if s.sel == nil || s.sel.ms != nil {
 		return nil
 	}
 	if err := s.trackModSeqs(); err != nil {
@@ -43,16 +40,16 @@ func (s *session) trackModSeqs() error {
 	if sel.ms != nil {
 		return nil
 	}
-	sel.ms = mailstore.NewModSeqs(sel.folder.Dir)
+	ms := mailstore.NewModSeqs(sel.folder.Dir)
 	snap, recent, err := sel.folder.Sync(!sel.readOnly)
 	if err != nil {
 		return err
 	}
 	sel.markRecent(snap, recent)
-	if err := sel.ms.Sync(sel.folder, snap); err != nil {
+	if err := ms.Sync(sel.folder, snap); err != nil {
 		return err
 	}
-	sel.msGen = sel.ms.Gen()
+	sel.ms, sel.msGen = ms, ms.Gen()
 	for i := range sel.msgs {
 		sel.msgs[i].mod = sel.ms.Of(sel.msgs[i].UID)
 	}
