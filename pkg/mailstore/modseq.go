@@ -93,8 +93,11 @@ type ModSeqs struct {
 	header   string
 	limit    uint64 // modSeqLimitName as last read, 0: not read
 	gen      uint64 // changes when what was read changes
-	snapGen  uint64 // Snapshot.Gen last compared
+	snapGen  uint64   // Snapshot.Gen last compared
+	cmpMsgs  *Message // and its Msgs (shared, read-only: the same slice, the same messages)
+	cmpLen   int
 	cmpGen   uint64 // gen when the snapshot was last compared
+	shared   bool   // live and gone are shared with the process's cache: own() first
 }
 
 type modEntry struct {
@@ -105,8 +108,14 @@ type modEntry struct {
 // errModDamaged marks a record that must be rebuilt.
 var errModDamaged = errors.New("modseq record damaged")
 
-// NewModSeqs returns the record of the folder in dir, not read yet.
-func NewModSeqs(dir string) *ModSeqs { return &ModSeqs{dir: dir} }
+// NewModSeqs returns the record of the folder in dir: as this process
+// last read it for another session (modseq_cache.go), or not read yet.
+func NewModSeqs(dir string) *ModSeqs {
+	if m := adoptModSeqs(dir); m != nil {
+		return m
+	}
+	return &ModSeqs{dir: dir}
+}
 
 func (m *ModSeqs) path() string { return filepath.Join(m.dir, ModSeqName) }
 
@@ -129,11 +138,12 @@ func (m *ModSeqs) Floor() uint64 { return m.floor }
 // differs.
 func (m *ModSeqs) Sync(f *Folder, snap Snapshot) error {
 	err := m.refresh()
-	if err == nil && m.validity == snap.Validity && m.snapGen == snap.Gen && m.cmpGen == m.gen {
+	if err == nil && m.validity == snap.Validity && m.cmpGen == m.gen && m.compared(snap) {
 		return nil // neither changed since the last comparison
 	}
 	if err == nil && m.validity == snap.Validity && !m.differs(f, snap) {
-		m.snapGen, m.cmpGen = snap.Gen, m.gen
+		m.setCompared(snap)
+		m.keep()
 		return nil
 	}
 	if err != nil && !errors.Is(err, errModDamaged) {
@@ -152,9 +162,27 @@ func (m *ModSeqs) Sync(f *Folder, snap Snapshot) error {
 		return m.record(f, snap)
 	})
 	if err == nil {
-		m.snapGen, m.cmpGen = snap.Gen, m.gen
+		m.setCompared(snap)
+		m.keep()
 	}
 	return err
+}
+
+// compared reports whether snap is the one last compared: the same
+// generation of the same Folder, or the very same messages (a listing
+// another session of this process kept, see cache.go).
+func (m *ModSeqs) compared(snap Snapshot) bool {
+	if m.snapGen == snap.Gen && m.snapGen != 0 {
+		return true
+	}
+	return len(snap.Msgs) > 0 && m.cmpLen == len(snap.Msgs) && m.cmpMsgs == &snap.Msgs[0]
+}
+
+func (m *ModSeqs) setCompared(snap Snapshot) {
+	m.snapGen, m.cmpGen, m.cmpLen, m.cmpMsgs = snap.Gen, m.gen, len(snap.Msgs), nil
+	if len(snap.Msgs) > 0 {
+		m.cmpMsgs = &snap.Msgs[0]
+	}
 }
 
 // seenBelow is the UID below which a message missing from the snapshot
@@ -523,11 +551,13 @@ func (m *ModSeqs) parseLine(line string) error {
 	}
 	switch {
 	case state == "x":
+		m.own()
 		delete(m.live, uid)
 		if mod > m.floor {
 			m.gone[uid] = mod
 		}
 	case strings.HasPrefix(state, ":"):
+		m.own()
 		delete(m.gone, uid)
 		m.live[uid] = modEntry{mod, Flags(state[1:])}
 	default:

@@ -27,9 +27,19 @@ func BenchmarkModSeqFirst(b *testing.B) {
 	}
 }
 
-// BenchmarkModSeqNewSession is a later CONDSTORE SELECT: a new session
-// reads the record and compares it with the folder; nothing is written.
+// BenchmarkModSeqNewProcess is a later CONDSTORE SELECT in a new process:
+// the record is read and compared with the folder; nothing is written.
+func BenchmarkModSeqNewProcess(b *testing.B) {
+	benchModSeqNew(b, true)
+}
+
+// BenchmarkModSeqNewSession is the same in a process that read the record
+// for another session (imapd --listen).
 func BenchmarkModSeqNewSession(b *testing.B) {
+	benchModSeqNew(b, false)
+}
+
+func benchModSeqNew(b *testing.B, newProcess bool) {
 	dir := benchFolder(b)
 	f := &Folder{Name: "INBOX", Dir: dir}
 	snap, _, err := f.Sync(true)
@@ -41,6 +51,9 @@ func BenchmarkModSeqNewSession(b *testing.B) {
 	}
 	b.ResetTimer()
 	for b.Loop() {
+		if newProcess {
+			forgetModSeqs()
+		}
 		ms := NewModSeqs(dir)
 		if err := ms.Sync(f, snap); err != nil {
 			b.Fatal(err)
@@ -66,6 +79,32 @@ func BenchmarkModSeqPoll(b *testing.B) {
 		snap, _, err := f.Sync(true)
 		if err == nil {
 			err = ms.Sync(f, snap)
+		}
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkModSeqSelectListen is a whole CONDSTORE SELECT in imapd
+// --listen after another session's: the folder's listing and record are
+// both kept by the process.
+func BenchmarkModSeqSelectListen(b *testing.B) {
+	dir := benchFolder(b)
+	f := &Folder{Name: "INBOX", Dir: dir}
+	snap, _, err := f.Sync(true)
+	if err == nil {
+		err = NewModSeqs(dir).Sync(f, snap)
+	}
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		f := &Folder{Name: "INBOX", Dir: dir}
+		snap, _, err := f.Sync(true)
+		if err == nil {
+			err = NewModSeqs(dir).Sync(f, snap)
 		}
 		if err != nil {
 			b.Fatal(err)

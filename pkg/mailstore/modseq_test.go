@@ -17,7 +17,47 @@ type process struct {
 
 func openProcess(t *testing.T, dir string) *process {
 	t.Helper()
+	forgetModSeqs() // another process: nothing kept
 	return &process{f: &Folder{Name: "INBOX", Dir: dir}, ms: NewModSeqs(dir)}
+}
+
+func forgetModSeqs() {
+	modSeqCache.Lock()
+	defer modSeqCache.Unlock()
+	clear(modSeqCache.m)
+	modSeqCache.total = 0
+}
+
+// Sessions of one process share the record they read (copy on write): a
+// new session starts from the kept copy and reads only what was appended;
+// its reading does not change what another session sees.
+func TestModSeqCacheSharedCopyOnWrite(t *testing.T) {
+	s := newStore(t)
+	deliver(t, s.Root, 3)
+	a := openProcess(t, s.Root)
+	snap := a.sync(t)
+	h0 := a.ms.Highest()
+	b := &process{f: &Folder{Name: "INBOX", Dir: s.Root}, ms: NewModSeqs(s.Root)}
+	if b.ms.Highest() != h0 || b.ms.Of(1) != h0 {
+		t.Fatalf("not adopted: %d %d, want %d", b.ms.Highest(), b.ms.Of(1), h0)
+	}
+	renameFlags(t, s.Root, snap.Msgs[0].Base, "F")
+	b.sync(t)
+	if b.ms.Of(1) <= h0 {
+		t.Fatalf("b: uid 1 at %d", b.ms.Of(1))
+	}
+	if a.ms.Of(1) != h0 || a.ms.Highest() != h0 {
+		t.Fatalf("b's reading changed a's copy: %d %d", a.ms.Of(1), a.ms.Highest())
+	}
+	a.sync(t)
+	if a.ms.Of(1) != b.ms.Of(1) {
+		t.Fatalf("a: uid 1 at %d, b: %d", a.ms.Of(1), b.ms.Of(1))
+	}
+	c := &process{f: &Folder{Name: "INBOX", Dir: s.Root}, ms: NewModSeqs(s.Root)}
+	c.sync(t)
+	if c.ms.Highest() != b.ms.Highest() {
+		t.Fatalf("c: highest %d, want %d", c.ms.Highest(), b.ms.Highest())
+	}
 }
 
 // sync looks at the folder as a CONDSTORE session does after a command.
