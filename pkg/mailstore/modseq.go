@@ -91,8 +91,8 @@ type ModSeqs struct {
 	ino      uint64
 	offset   int64
 	header   string
-	limit    uint64 // modSeqLimitName as last read, 0: not read
-	gen      uint64 // changes when what was read changes
+	limit    uint64   // modSeqLimitName as last read, 0: not read
+	gen      uint64   // changes when what was read changes
 	snapGen  uint64   // Snapshot.Gen last compared
 	cmpMsgs  *Message // and its Msgs (shared, read-only: the same slice, the same messages)
 	cmpLen   int
