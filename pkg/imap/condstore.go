@@ -110,10 +110,15 @@ type selectParams struct {
 }
 
 type qresyncParam struct {
-	validity uint32
-	mod      uint64
-	known    *wire.SeqSet // known-uids, or nil for all
+	validity   uint32
+	mod        uint64
+	known      *wire.SeqSet // known-uids, or nil for all
+	seqs, uids []uint32     // seq-match-data, paired; nil when absent or too long
 }
+
+// maxSeqMatch bounds the pairs of seq-match-data used (clients send a few
+// samples, RFC 7162 section 3.2.5.2); longer ones are checked and ignored.
+const maxSeqMatch = 1000
 
 func parseSelectParams(p *wire.Parser) (selectParams, error) {
 	var sp selectParams
@@ -169,22 +174,28 @@ func parseQresync(p *wire.Parser) (*qresyncParam, error) {
 			p.Accept(' ')
 		}
 		if p.Peek() == '(' {
-			// seq-match-data: a hint for servers that forget expunges;
-			// checked for syntax, not used (VANISHED may report more).
+			// seq-match-data: sequence numbers the client had for some
+			// UIDs (see seqMatchFloor).
 			if err := p.Open(); err != nil {
 				return nil, err
 			}
-			if _, err := uidSetArg(p); err != nil {
+			seqs, err := uidSetArg(p)
+			if err != nil {
 				return nil, err
 			}
 			if err := p.SP(); err != nil {
 				return nil, err
 			}
-			if _, err := uidSetArg(p); err != nil {
+			uids, err := uidSetArg(p)
+			if err != nil {
 				return nil, err
 			}
 			if err := p.Close(); err != nil {
 				return nil, err
+			}
+			q.seqs, q.uids = expandSet(seqs), expandSet(uids)
+			if len(q.seqs) != len(q.uids) {
+				q.seqs, q.uids = nil, nil
 			}
 		}
 	}
@@ -232,7 +243,7 @@ func (s *session) qresyncSelect(q *qresyncParam) {
 	if q.validity != sel.validity {
 		return
 	}
-	s.earlierVanished(q.mod, q.known)
+	s.earlierVanished(q.mod, q.known, s.seqMatchFloor(q))
 	known := mailstore.MergeRanges(uidRanges(q.known, sel.maxUID()))
 	for i, v := range sel.msgs {
 		if !mailstore.InRanges(known, v.UID) {
@@ -244,9 +255,40 @@ func (s *session) qresyncSelect(q *qresyncParam) {
 	}
 }
 
+// expandSet lists the numbers of a set without "*", in its order, or nil
+// when it has more than maxSeqMatch or a "*".
+func expandSet(set wire.SeqSet) []uint32 {
+	var out []uint32
+	for _, r := range set.Ranges {
+		if r.Lo == wire.Star || r.Hi == wire.Star || r.Hi < r.Lo || r.Hi-r.Lo >= maxSeqMatch ||
+			len(out)+int(r.Hi-r.Lo)+1 > maxSeqMatch {
+			return nil
+		}
+		for n := r.Lo; n <= r.Hi; n++ {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// seqMatchFloor returns the largest UID of the seq-match-data whose
+// sequence number is the same now as the client had it: then none of the
+// messages below it that the client knew was expunged (UIDs only grow, so
+// the client knew every message below it), and VANISHED (EARLIER) need
+// name only UIDs above it (RFC 7162 section 3.2.5.2). 0 when none matches.
+func (s *session) seqMatchFloor(q *qresyncParam) uint32 {
+	var floor uint32
+	for k, uid := range q.uids {
+		if i := s.sel.seqOf(uid); i >= 0 && uint32(i+1) == q.seqs[k] {
+			floor = max(floor, uid)
+		}
+	}
+	return floor
+}
+
 // earlierVanished sends VANISHED (EARLIER) for the UIDs of known (nil:
-// all) expunged after mod.
-func (s *session) earlierVanished(mod uint64, known *wire.SeqSet) {
+// all) above floor expunged after mod.
+func (s *session) earlierVanished(mod uint64, known *wire.SeqSet, floor uint32) {
 	sel := s.sel
 	live := make(map[uint32]bool, len(sel.msgs))
 	for _, v := range sel.msgs {
@@ -254,8 +296,13 @@ func (s *session) earlierVanished(mod uint64, known *wire.SeqSet) {
 			live[v.UID] = true
 		}
 	}
-	gone := sel.ms.Vanished(mod, uidRanges(known, sel.next-1), sel.next,
-		func(uid uint32) bool { return live[uid] })
+	var ranges [][2]uint32
+	for _, r := range uidRanges(known, sel.next-1) {
+		if r[1] > floor {
+			ranges = append(ranges, [2]uint32{max(r[0], floor+1), r[1]})
+		}
+	}
+	gone := sel.ms.Vanished(mod, ranges, sel.next, func(uid uint32) bool { return live[uid] })
 	if len(gone) > 0 {
 		s.w.Raw("* VANISHED (EARLIER) " + uidSet(gone) + "\r\n")
 	}

@@ -53,8 +53,9 @@
 // responses become VANISHED (own expunges, MOVE, other processes' during
 // any command or IDLE); VANISHED (EARLIER) may name UIDs expunged long ago,
 // or never used, when the client's mod-sequence is below the record's
-// floor (RFC 7162 section 3.2.5.2 allows reporting too much). The
-// seq-match-data of SELECT (QRESYNC ...) is checked and not used.
+// floor (RFC 7162 section 3.2.5.2 allows reporting too much), except
+// below the largest UID whose sequence number the client's seq-match-data
+// still has right (at most maxSeqMatch pairs are looked at).
 //
 // # Adding a command
 //

@@ -206,7 +206,7 @@ func cmdFetch(s *session, c *command) error {
 		if !set.Saved {
 			known = &set
 		}
-		s.earlierVanished(mods.changedSince, known)
+		s.earlierVanished(mods.changedSince, known, 0)
 	}
 	gone := false
 	for _, i := range s.sel.resolve(set, c.uid) {
