@@ -90,7 +90,13 @@ func imapReplay(t *testing.T, file string) {
 				n, _ := strconv.Atoi(imapRepeatX.FindStringSubmatch(m)[1])
 				return strings.Repeat("x", n)
 			})
-			text = imapVar.ReplaceAllStringFunc(text, func(m string) string { return vars[m[3:len(m)-2]] })
+			text = imapVar.ReplaceAllStringFunc(text, func(m string) string {
+				v, ok := vars[m[3:len(m)-2]]
+				if !ok {
+					t.Fatalf("%s: %s not captured yet", where, m)
+				}
+				return v
+			})
 			if _, err := io.WriteString(stdin, text+"\r\n"); err != nil {
 				t.Fatalf("%s: write: %v", where, err)
 			}
