@@ -1,14 +1,20 @@
 package imap
 
 import (
+	"errors"
+	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
+
+	"mailsrv/pkg/mailstore"
 )
 
 // go-imap v2's client (a peer we did not write) through CONDSTORE: SELECT
@@ -146,5 +152,30 @@ func TestIdleCondstoreAndVanished(t *testing.T) {
 	}
 	if h, _ := strconv.ParseUint(got[1], 10, 64); h <= flagMod {
 		t.Errorf("HIGHESTMODSEQ %d after the expunge, the flag change was %d", h, flagMod)
+	}
+}
+
+// A session that never enables CONDSTORE or QRESYNC makes no
+// mod-sequence record, whatever it does; the first that does makes it.
+func TestPlainSessionWritesNoModSeqs(t *testing.T) {
+	cfg, mbox := testRoot(t)
+	deliverN(t, mbox, 3)
+	addr := testServer(t, cfg, nil)
+	a := dial(t, addr)
+	a.login()
+	selectInbox(t, a)
+	a.send("1 STORE 1:2 +FLAGS (\\Deleted $Junk)\r\n2 FETCH 1:* (FLAGS BODY[])\r\n3 SEARCH ALL\r\n" +
+		"4 EXPUNGE\r\n5 STATUS INBOX (MESSAGES UIDNEXT)\r\n6 EXAMINE INBOX\r\n")
+	a.until("6")
+	record := filepath.Join(mbox, mailstore.ModSeqName)
+	if _, err := os.Stat(record); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("a plain session made %s: %v", record, err)
+	}
+	a.send("7 FETCH 1 (MODSEQ)\r\n")
+	if r := a.until("7"); !strings.Contains(r, "* OK [HIGHESTMODSEQ ") || !strings.Contains(r, "* 1 FETCH (MODSEQ (") {
+		t.Fatalf("FETCH MODSEQ: %q", r)
+	}
+	if _, err := os.Stat(record); err != nil {
+		t.Fatalf("no record after FETCH MODSEQ: %v", err)
 	}
 }
