@@ -243,7 +243,7 @@ func (s *session) writeStatus(name string, items []string) error {
 	}
 	var highest uint64
 	if slices.Contains(items, "HIGHESTMODSEQ") {
-		// RFC 7162 section 3.1.6; an enabling command (section 3.1).
+		// RFC 7162 section 3.1.7; an enabling command (section 3.1).
 		if err := s.enableCondstore(); err != nil {
 			return err
 		}

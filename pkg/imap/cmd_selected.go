@@ -92,7 +92,7 @@ func cmdExpunge(s *session, c *command) error {
 	}
 	s.expunged(idx)
 	if sel.ms != nil {
-		// RFC 7162 section 3.1.10 (HIGHESTMODSEQ after EXPUNGE): record the
+		// RFC 7162 (QRESYNC, EXPUNGE: HIGHESTMODSEQ in the tagged OK): record the
 		// expunges now, so that the value counts them.
 		if err := s.update(true); err != nil || s.state != stateSelected {
 			return err

@@ -206,7 +206,7 @@ func compareBy(a, b sortInfo, k sortKey) int {
 
 // searchInfos runs the search keys and gathers sortInfo for the matches;
 // mod is their highest mod-sequence when the keys have MODSEQ (RFC 7162
-// section 3.1.5), or 0.
+// sections 3.1.5 and 3.1.9), or 0.
 func (s *session) searchInfos(p *wire.Parser) (infos []sortInfo, mod uint64, err error) {
 	infos, key, idx, err := s.searchKeyInfos(p)
 	if err == nil {

@@ -422,7 +422,7 @@ func parseModSeqKey(p *wire.Parser, k *searchKey) error {
 }
 
 // searchModSeq is the highest mod-sequence of the messages found, for the
-// (MODSEQ n) of SEARCH and ESEARCH (section 3.1.5); 0 for none.
+// (MODSEQ n) of SEARCH and ESEARCH (sections 3.1.6 and 3.1.10); 0 for none.
 func (s *session) searchModSeq(key *searchKey, idx []int) uint64 {
 	if s.sel.ms == nil || !usesModSeq(key) {
 		return 0
