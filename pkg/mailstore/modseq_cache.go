@@ -20,10 +20,10 @@ import (
 // both the listing, see cache.go, and the record then need not compare
 // them again): a session that changes flags does not copy its maps again
 // at every change. At most modSeqCacheMax messages are kept in all, other
-// folders' records dropped to make room: about 6 MB of maps per 100,000
-// messages, plus the listing snapshot a kept record was compared with,
-// which it holds on to (about 6 MB more when the listing cache has
-// dropped it).
+// folders' records dropped to make room: about 12 MB per 100,000
+// messages (maps and record text), plus the listing snapshot a kept record
+// was compared with, which it holds on to (about 6 MB more when the
+// listing cache has dropped it).
 const (
 	modSeqCacheMax = 300_000
 	modSeqCacheLag = 256 << 10
