@@ -20,7 +20,7 @@ import (
 // both the listing, see cache.go, and the record then need not compare
 // them again): a session that changes flags does not copy its maps again
 // at every change. At most modSeqCacheMax messages are kept in all, other
-// folders' records dropped to make room: about 12 MB per 100,000
+// folders' records dropped to make room: about 8 MB per 100,000
 // messages (maps and record text), plus the listing snapshot a kept record
 // was compared with, which it holds on to (about 6 MB more when the
 // listing cache has dropped it).
