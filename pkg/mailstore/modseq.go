@@ -61,7 +61,9 @@ import (
 // mod-sequence reaches it; written durably before that mod-sequence is
 // used), and by the clock: a rebuilt file starts at no less than the time
 // in microseconds, and mod-sequences grow by one per change, far slower
-// than the clock, so that even a record lost with its limit file comes
+// than the clock (the values, about 1.8e15 in 2026, stay below 2^53,
+// which clients that keep numbers as doubles need, for two centuries),
+// so that even a record lost with its limit file comes
 // back larger (unless rebuilt many times within a second, or on a host
 // whose clock is behind: the limit file is what makes it sure). So a
 // rebuild never makes HIGHESTMODSEQ go back, and the
