@@ -78,6 +78,7 @@ func imapReplay(t *testing.T, file string) {
 	}()
 	out := imapLines(stdout)
 	delivered := 0
+	vars := map[string]string{} // {{$NAME}} captured from the server
 	for n, l := range lines {
 		where := fmt.Sprintf("%s:%d", filepath.Base(file), n+1)
 		switch {
@@ -94,6 +95,13 @@ func imapReplay(t *testing.T, file string) {
 				n, _ := strconv.Atoi(imapRepeatX.FindStringSubmatch(m)[1])
 				return strings.Repeat("x", n)
 			})
+			text = imapVar.ReplaceAllStringFunc(text, func(m string) string {
+				v, ok := vars[m[3:len(m)-2]]
+				if !ok {
+					t.Fatalf("%s: %s not captured yet", where, m)
+				}
+				return v
+			})
 			if _, err := io.WriteString(stdin, text+"\r\n"); err != nil {
 				t.Fatalf("%s: write: %v", where, err)
 			}
@@ -103,7 +111,7 @@ func imapReplay(t *testing.T, file string) {
 			if !ok {
 				t.Fatalf("%s: connection closed, want %q", where, want)
 			}
-			if !imapMatch(want, got) {
+			if !imapMatch(want, got, vars) {
 				t.Fatalf("%s:\n got %q\nwant %q", where, got, want)
 			}
 		case l == "E:":
@@ -145,25 +153,43 @@ func imapNext(ch <-chan string) (string, bool) {
 
 var imapRepeatX = regexp.MustCompile(`\{\{x\*([0-9]+)\}\}`)
 
-var imapPlaceholder = regexp.MustCompile(`\{\{(N|\*)\}\}`)
+var imapPlaceholder = regexp.MustCompile(`\{\{(N|\*|\$[A-Z0-9]+)\}\}`)
+
+// imapVar is {{$NAME}}: a number captured from the server, then sent back.
+var imapVar = regexp.MustCompile(`\{\{\$[A-Z0-9]+\}\}`)
 
 // matchLine compares a server line with an expected one holding {{N}}
-// (a number) and {{*}} (anything).
-func imapMatch(want, got string) bool {
+// (a number), {{*}} (anything) and {{$NAME}} (a number, kept in vars
+// under NAME when first seen, and then the same number).
+func imapMatch(want, got string, vars map[string]string) bool {
 	var re strings.Builder
 	re.WriteString("^")
 	last := 0
+	var names []string
 	for _, m := range imapPlaceholder.FindAllStringSubmatchIndex(want, -1) {
 		re.WriteString(regexp.QuoteMeta(want[last:m[0]]))
-		if want[m[2]:m[3]] == "N" {
+		switch p := want[m[2]:m[3]]; {
+		case p == "N":
 			re.WriteString("[0-9]+")
-		} else {
+		case p == "*":
 			re.WriteString(".*")
+		case vars[p[1:]] != "":
+			re.WriteString(regexp.QuoteMeta(vars[p[1:]]))
+		default:
+			re.WriteString("([0-9]+)")
+			names = append(names, p[1:])
 		}
 		last = m[1]
 	}
 	re.WriteString(regexp.QuoteMeta(want[last:]) + "$")
-	return regexp.MustCompile(re.String()).MatchString(got)
+	sub := regexp.MustCompile(re.String()).FindStringSubmatch(got)
+	if sub == nil {
+		return false
+	}
+	for i, n := range names {
+		vars[n] = sub[i+1]
+	}
+	return true
 }
 
 // deliverFile delivers a message file into a Maildir, making it first.
@@ -268,5 +294,26 @@ func TestIMAPDTcpserver(t *testing.T) {
 		host, port, "demo@example.test", DemoPassword).CombinedOutput()
 	if err != nil || strings.TrimSpace(string(out)) != "ok" {
 		t.Fatalf("imaplib under tcpserver: %v\n%s", err, out)
+	}
+}
+
+// CONDSTORE and QRESYNC across two imapd processes on one root, with
+// flags changed by renaming files directly and by a session that did not
+// enable them, an expunge by the other process, and the record lost and
+// damaged (pkg/imap/testdata/condstore_client.py, Python's imaplib).
+func TestIMAPDCondstoreImaplib(t *testing.T) {
+	r := newRoot(t)
+	mbox := r.mailbox("demo")
+	for _, f := range []string{"simple.eml", "reply.eml", "multipart.eml"} {
+		imapDeliver(t, mbox, filepath.Join(imapTestdata, f))
+	}
+	_, addr1 := r.startIMAPD()
+	_, addr2 := r.startIMAPD()
+	host, port1, _ := strings.Cut(addr1, ":")
+	_, port2, _ := strings.Cut(addr2, ":")
+	out, err := exec.Command("python3", filepath.Join(imapTestdata, "condstore_client.py"),
+		host, port1, port2, "demo@example.test", DemoPassword, mbox).CombinedOutput()
+	if err != nil || strings.TrimSpace(string(out)) != "ok" {
+		t.Fatalf("imaplib: %v\n%s", err, out)
 	}
 }

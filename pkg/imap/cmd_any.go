@@ -75,10 +75,11 @@ func cmdID(s *session, c *command) error {
 }
 
 // RFC 5161: ENABLE names extensions; those that change how this session
-// speaks (enable in rev2.go) are listed in the ENABLED response, the
-// others are ignored.
+// speaks are listed in the ENABLED response: IMAP4rev2 and UTF8=ACCEPT
+// (enable, rev2.go), CONDSTORE and QRESYNC (RFC 7162, QRESYNC implying
+// CONDSTORE; condstore.go). Others are ignored.
 func cmdEnable(s *session, c *command) error {
-	var done []string
+	var names []string
 	for !c.p.AtEnd() {
 		if err := c.p.SP(); err != nil {
 			return err
@@ -87,15 +88,30 @@ func cmdEnable(s *session, c *command) error {
 		if err != nil {
 			return err
 		}
-		if name, ok := s.enable(a); ok {
-			done = append(done, name)
+		names = append(names, a)
+	}
+	if len(names) == 0 {
+		return bad("ENABLE needs a capability")
+	}
+	var enabled []string
+	for _, a := range names {
+		n := strings.ToUpper(a)
+		switch {
+		case n == "CONDSTORE" && !s.condstore:
+		case n == "QRESYNC" && !s.qresync:
+			s.qresync = true
+		default:
+			if name, ok := s.enable(a); ok {
+				enabled = append(enabled, name)
+			}
+			continue
+		}
+		enabled = append(enabled, n)
+		if err := s.enableCondstore(); err != nil {
+			return err
 		}
 	}
-	s.w.Raw("* ENABLED")
-	for _, a := range done {
-		s.w.Raw(" " + a)
-	}
-	s.w.CRLF()
+	s.w.Raw("* ENABLED" + strings.Join(append([]string{""}, enabled...), " ") + "\r\n")
 	return nil
 }
 

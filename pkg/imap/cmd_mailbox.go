@@ -49,17 +49,28 @@ func storeError(err error) error {
 	return err
 }
 
-// RFC 3501 sections 6.3.1 and 6.3.2.
+// RFC 3501 sections 6.3.1 and 6.3.2, with the parameters of RFC 7162
+// (condstore.go).
 func cmdSelect(s *session, c *command) error {
 	name, err := mailboxArg(c.p)
+	var params selectParams
+	if err == nil {
+		params, err = parseSelectParams(c.p)
+	}
 	if err == nil {
 		err = c.p.End()
 	}
 	if err != nil {
 		return err
 	}
+	if params.qresync != nil && !s.qresync {
+		return bad("QRESYNC is not enabled") // RFC 7162 section 3.2.5
+	}
 	s.closeSelected()
 	s.sel, s.state = nil, stateAuth
+	if params.condstore || params.qresync != nil {
+		s.condstore = true
+	}
 	f, err := s.store.Folder(name)
 	if err != nil {
 		return storeError(err)
@@ -102,6 +113,16 @@ func cmdSelect(s *session, c *command) error {
 		return err
 	}
 	s.sel, s.state = sel, stateSelected
+	if s.condstore {
+		if err := s.trackModSeqs(); err != nil {
+			s.sel, s.state = nil, stateAuth
+			return err
+		}
+		s.w.Raw("* OK [HIGHESTMODSEQ " + u64(sel.ms.Highest()) + "] Highest\r\n")
+		if params.qresync != nil {
+			s.qresyncSelect(params.qresync)
+		}
+	}
 	if readOnly {
 		return ok("READ-ONLY", "EXAMINE completed")
 	}
@@ -210,7 +231,7 @@ func statusItems(p *wire.Parser) ([]string, error) {
 		a, err := p.Atom()
 		a = strings.ToUpper(a)
 		switch a {
-		case "MESSAGES", "RECENT", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "SIZE", "DELETED":
+		case "MESSAGES", "RECENT", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "SIZE", "DELETED", "HIGHESTMODSEQ":
 		default:
 			return bad("unknown STATUS item " + a)
 		}
@@ -230,11 +251,23 @@ func (s *session) writeStatus(name string, items []string) error {
 	if err != nil {
 		return err
 	}
+	var highest uint64
+	if slices.Contains(items, "HIGHESTMODSEQ") {
+		// RFC 7162 section 3.1.7; an enabling command (section 3.1).
+		if err := s.enableCondstore(); err != nil {
+			return err
+		}
+		ms := mailstore.NewModSeqs(f.Dir)
+		if err := ms.Sync(f, snap); err != nil {
+			return err
+		}
+		highest = ms.Highest()
+	}
 	vals := map[string]string{
 		"MESSAGES": strconv.Itoa(len(snap.Msgs)), "RECENT": strconv.Itoa(recent),
 		"UIDNEXT": u32(snap.Next), "UIDVALIDITY": u32(snap.Validity),
 		"UNSEEN": strconv.Itoa(unseen), "SIZE": strconv.FormatInt(size, 10),
-		"DELETED": strconv.Itoa(countDeleted(snap)),
+		"DELETED": strconv.Itoa(countDeleted(snap)), "HIGHESTMODSEQ": u64(highest),
 	}
 	s.w.Raw("* STATUS ").Mailbox(f.Name).Raw(" (")
 	for i, it := range items {

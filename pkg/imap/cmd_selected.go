@@ -91,12 +91,35 @@ func cmdExpunge(s *session, c *command) error {
 		return err
 	}
 	s.expunged(idx)
+	if sel.ms != nil {
+		// RFC 7162 (QRESYNC, EXPUNGE: HIGHESTMODSEQ in the tagged OK): record the
+		// expunges now, so that the value counts them.
+		if err := s.update(true); err != nil || s.state != stateSelected {
+			return err
+		}
+		code := "HIGHESTMODSEQ " + u64(sel.ms.Highest())
+		if c.uid {
+			return ok(code, "UID EXPUNGE completed")
+		}
+		return ok(code, "EXPUNGE completed")
+	}
 	return nil
 }
 
-// expunged sends EXPUNGE for the messages at idx (ascending) and drops
-// them from the view.
+// expunged sends EXPUNGE (VANISHED with QRESYNC) for the messages at idx
+// (ascending) and drops them from the view.
 func (s *session) expunged(idx []int) {
+	if s.qresync {
+		uids := make([]uint32, len(idx))
+		for k, i := range idx {
+			uids[k] = s.sel.msgs[i].UID
+		}
+		for k := len(idx) - 1; k >= 0; k-- {
+			s.sel.msgs = append(s.sel.msgs[:idx[k]], s.sel.msgs[idx[k]+1:]...)
+		}
+		s.vanished(uids)
+		return
+	}
 	for k := len(idx) - 1; k >= 0; k-- {
 		i := idx[k]
 		s.w.Raw("* " + strconv.Itoa(i+1) + " EXPUNGE\r\n")
@@ -111,7 +134,12 @@ func cmdStore(s *session, c *command) error {
 		return err
 	}
 	var item string
+	var cond bool
+	var since uint64
 	err = c.p.SP()
+	if err == nil {
+		cond, since, err = storeModifier(c.p)
+	}
 	if err == nil {
 		item, err = c.p.AtomWith("+-.")
 	}
@@ -158,6 +186,14 @@ func cmdStore(s *session, c *command) error {
 			return old.With("", string(want))
 		}
 		return old.With("", "DFRST"+lowerLetters).With(string(want), "") // keep P
+	}
+	if cond {
+		if err := s.enableCondstore(); err != nil {
+			return err
+		}
+	}
+	if s.sel.ms != nil {
+		return s.storeModSeq(set, c.uid, silent, cond, since, change)
 	}
 	return s.storeEach(set, c.uid, silent, change)
 }

@@ -204,18 +204,28 @@ func compareBy(a, b sortInfo, k sortKey) int {
 	return c
 }
 
-// searchInfos runs the search keys and gathers sortInfo for the matches.
-func (s *session) searchInfos(p *wire.Parser) ([]sortInfo, error) {
+// searchInfos runs the search keys and gathers sortInfo for the matches;
+// mod is their highest mod-sequence when the keys have MODSEQ (RFC 7162
+// sections 3.1.5 and 3.1.9), or 0.
+func (s *session) searchInfos(p *wire.Parser) (infos []sortInfo, mod uint64, err error) {
+	infos, key, idx, err := s.searchKeyInfos(p)
+	if err == nil {
+		mod = s.searchModSeq(key, idx)
+	}
+	return infos, mod, err
+}
+
+func (s *session) searchKeyInfos(p *wire.Parser) ([]sortInfo, *searchKey, []int, error) {
 	if err := charsetArg(p); err != nil {
-		return nil, err
+		return nil, nil, nil, err
 	}
 	key, err := parseSearch(p)
 	if err != nil {
-		return nil, err
+		return nil, nil, nil, err
 	}
 	idx, err := s.searchMatches(key)
 	if err != nil {
-		return nil, err
+		return nil, nil, nil, err
 	}
 	infos := make([]sortInfo, 0, len(idx))
 	for _, i := range idx {
@@ -224,11 +234,11 @@ func (s *session) searchInfos(p *wire.Parser) ([]sortInfo, error) {
 			continue
 		}
 		if err != nil {
-			return nil, err
+			return nil, nil, nil, err
 		}
 		infos = append(infos, info)
 	}
-	return infos, nil
+	return infos, key, idx, nil
 }
 
 // RFC 5256 section 3: SORT (criteria) charset search-keys.
@@ -241,7 +251,7 @@ func cmdSort(s *session, c *command) error {
 	if err != nil {
 		return err
 	}
-	infos, err := s.searchInfos(c.p)
+	infos, mod, err := s.searchInfos(c.p)
 	if err != nil {
 		return err
 	}
@@ -256,6 +266,9 @@ func cmdSort(s *session, c *command) error {
 	s.w.Raw("* SORT")
 	for _, in := range infos {
 		s.w.Raw(" " + s.number(in.i, c.uid))
+	}
+	if mod > 0 {
+		s.w.Raw(" (MODSEQ " + u64(mod) + ")")
 	}
 	s.w.CRLF()
 	return nil
@@ -280,7 +293,7 @@ func cmdThread(s *session, c *command) error {
 		return bad("unsupported threading algorithm " + alg)
 	}
 	if alg == "REFERENCES" {
-		infos, err := s.searchInfos(c.p)
+		infos, _, err := s.searchInfos(c.p)
 		if err != nil {
 			return err
 		}
@@ -293,7 +306,7 @@ func cmdThread(s *session, c *command) error {
 		s.w.CRLF()
 		return nil
 	}
-	infos, err := s.searchInfos(c.p)
+	infos, _, err := s.searchInfos(c.p)
 	if err != nil {
 		return err
 	}

@@ -7,7 +7,8 @@
 // CREATE-SPECIAL-USE (RFC 6154), UTF8=ACCEPT (RFC 6855), CHILDREN (RFC 3348), LIST-EXTENDED (RFC 5258), LIST-STATUS
 // (RFC 5819), APPENDLIMIT (RFC 7889), STATUS=SIZE (RFC 8438), QUOTA
 // (RFC 9208, STORAGE only), SORT and THREAD (ORDEREDSUBJECT, REFERENCES;
-// RFC 5256) and BINARY (RFC 3516), STARTTLS (RFC 3501 section 6.2.1) and
+// RFC 5256), BINARY (RFC 3516), CONDSTORE and QRESYNC (RFC 7162),
+// STARTTLS (RFC 3501 section 6.2.1) and
 // implicit TLS (RFC 8314), AUTHENTICATE with the SASL mechanisms of
 // package sasl (SCRAM-SHA-256, PLAIN, LOGIN) and the response codes of
 // RFC 5530.
@@ -43,6 +44,30 @@
 // know the session's mode from their UTF8 field), and LIST matches
 // patterns against the names as the client sees them (displayNames).
 //
+// # Mod-sequences (CONDSTORE, QRESYNC)
+//
+// condstore.go holds RFC 7162. A session starts tracking mod-sequences
+// only when it enables CONDSTORE (ENABLE, SELECT/EXAMINE (CONDSTORE),
+// STATUS HIGHESTMODSEQ, FETCH MODSEQ or CHANGEDSINCE, STORE
+// UNCHANGEDSINCE, SEARCH MODSEQ) or QRESYNC: then the selected folder has
+// a mailstore.ModSeqs, synced after the folder at every look (update), and
+// views remember the MODSEQ last reported, so that a change made by any
+// process (a rename in the Maildir, pop3d, a session without CONDSTORE)
+// reaches the client as FETCH (UID FLAGS MODSEQ). The record itself
+// (FOLDER/mailsrv-modseq, see mailstore/modseq.go) is appended to under the
+// folder lock by whichever tracking process first sees a difference. A
+// session that never enables them reads and writes nothing more, and gets
+// the same responses as before but one: [CLOSED] on a reselect, which RFC
+// 7162 section 3.2.11 asks of every server that offers QRESYNC. HIGHESTMODSEQ
+// is sent on SELECT only to sessions that enabled CONDSTORE (as Dovecot
+// does), so a plain SELECT does not pay for it. With QRESYNC, EXPUNGE
+// responses become VANISHED (own expunges, MOVE, other processes' during
+// any command or IDLE); VANISHED (EARLIER) may name UIDs expunged long ago,
+// or never used, when the client's mod-sequence is below the record's
+// floor (RFC 7162 section 3.2.5.2 allows reporting too much), except
+// below the largest UID whose sequence number the client's seq-match-data
+// still has right (at most maxSeqMatch pairs are looked at).
+//
 // # Adding a command
 //
 // Register a handler in the init function of its file: commands["NAME"] =
@@ -57,11 +82,11 @@
 //
 // # Not there yet
 //
-// CONDSTORE/QRESYNC (RFC 7162: needs a mod-sequence per message kept
-// beside the UID list, bumped under the folder lock by whichever process
-// first sees a flag change), Unicode normalization of UTF-8 mailbox names
-// (RFC 9051 section 5.1 asks for NFC; names are kept as sent), UTF-8
-// ENVELOPE address names after UTF8=ACCEPT (they stay encoded words),
-// SCRAM-SHA-256-PLUS (channel binding), and dropping privileges to the
-// mailbox owner.
+// Unicode normalization of UTF-8 mailbox names (RFC 9051 section 5.1 asks
+// for NFC; names are kept as sent), UTF-8 ENVELOPE address names after
+// UTF8=ACCEPT (they stay encoded words), NOMODSEQ (a folder whose
+// mod-sequence record cannot be written fails a CONDSTORE SELECT instead),
+// and SCRAM-SHA-256-PLUS (channel binding). Privileges: imapd runs as the
+// mailbox owner (--user) or, serving system accounts one connection per
+// process, becomes the owner after the login (BeforeOpen).
 package imap

@@ -73,7 +73,7 @@ func items(names ...string) []fetchItem {
 func parseFetchItem(p *wire.Parser, name string) (fetchItem, error) {
 	it := fetchItem{name: name}
 	switch name {
-	case "ENVELOPE", "FLAGS", "INTERNALDATE", "RFC822.SIZE", "BODYSTRUCTURE", "UID", "RFC822", "RFC822.TEXT":
+	case "ENVELOPE", "FLAGS", "INTERNALDATE", "RFC822.SIZE", "BODYSTRUCTURE", "UID", "RFC822", "RFC822.TEXT", "MODSEQ":
 		return it, nil
 	case "RFC822.HEADER":
 		it.peek = true
@@ -173,20 +173,46 @@ func cmdFetch(s *session, c *command) error {
 		return err
 	}
 	its, err := parseFetchItems(c.p)
+	var mods fetchMods
+	if err == nil {
+		mods, err = parseFetchModifiers(c.p)
+	}
 	if err == nil {
 		err = c.p.End()
 	}
 	if err != nil {
 		return err
 	}
+	if mods.vanished && (!c.uid || !s.qresync || !mods.changed) {
+		// RFC 7162 section 3.2.6.
+		return bad("VANISHED needs UID FETCH, CHANGEDSINCE and QRESYNC enabled")
+	}
 	if err := s.sel.checkSeq(set, c.uid); err != nil {
 		return err
+	}
+	if mods.changed {
+		its = append(its, fetchItem{name: "MODSEQ"}) // RFC 7162 section 3.1.4.1
+	}
+	if mods.changed || wantsModSeq(its) {
+		if err := s.enableCondstore(); err != nil {
+			return err
+		}
 	}
 	if c.uid {
 		its = append([]fetchItem{{name: "UID"}}, its...)
 	}
+	if mods.vanished {
+		var known *wire.SeqSet
+		if !set.Saved {
+			known = &set
+		}
+		s.earlierVanished(mods.changedSince, known, 0)
+	}
 	gone := false
 	for _, i := range s.sel.resolve(set, c.uid) {
+		if mods.changed && s.sel.modOf(i) <= mods.changedSince {
+			continue
+		}
 		err := s.fetchOne(i, its)
 		if errors.Is(err, mailstore.ErrGone) {
 			gone = true
@@ -215,7 +241,7 @@ func (s *session) fetchOne(i int, its []fetchItem) error {
 	setSeen := false
 	for _, it := range its {
 		switch it.name {
-		case "FLAGS", "UID", "RFC822.SIZE":
+		case "FLAGS", "UID", "RFC822.SIZE", "MODSEQ":
 			continue
 		}
 		if data == nil {
@@ -245,12 +271,13 @@ func (s *session) fetchOne(i int, its []fetchItem) error {
 		}
 	}
 	if setSeen {
-		now, err := sel.folder.SetFlags(v.Base, func(f mailstore.Flags) mailstore.Flags { return f.With("S", "") })
-		if err != nil {
+		if err := s.setFlags(i, func(f mailstore.Flags) mailstore.Flags { return f.With("S", "") }); err != nil {
 			return err
 		}
-		v.Flags = now
 		its = append(its, fetchItem{name: "FLAGS"})
+		if s.condstore {
+			its = append(its, fetchItem{name: "MODSEQ"}) // RFC 7162 section 3.1.3
+		}
 	}
 	w := s.w
 	w.Raw("* " + strconv.Itoa(i+1) + " FETCH (")
@@ -282,6 +309,13 @@ func (s *session) fetchItem(m mailstore.Message, it fetchItem, data []byte, mtim
 		w.Raw("FLAGS " + s.sel.flagList(m))
 	case "UID":
 		w.Raw("UID " + u32(m.UID))
+	case "MODSEQ":
+		// RFC 7162 section 3.1.4.2.
+		i := s.sel.seqOf(m.UID)
+		w.Raw("MODSEQ (" + u64(s.sel.modOf(i)) + ")")
+		if i >= 0 {
+			s.sel.msgs[i].mod = s.sel.modOf(i)
+		}
 	case "RFC822.SIZE":
 		n, err := s.sel.folder.Size(m.Base)
 		if err != nil {
@@ -329,7 +363,7 @@ func (s *session) fetchItem(m mailstore.Message, it fetchItem, data []byte, mtim
 func headerOnly(its []fetchItem) bool {
 	for _, it := range its {
 		switch {
-		case it.name == "FLAGS", it.name == "UID", it.name == "RFC822.SIZE",
+		case it.name == "FLAGS", it.name == "UID", it.name == "RFC822.SIZE", it.name == "MODSEQ",
 			it.name == "INTERNALDATE", it.name == "ENVELOPE", it.name == "RFC822.HEADER":
 		case it.name == "BODY" && it.sec != nil && len(it.sec.path) == 0 &&
 			strings.HasPrefix(it.sec.spec, "HEADER"):

@@ -26,6 +26,8 @@ func FuzzParseSearch(f *testing.F) {
 		" SENTON 31-Dec-1999 KEYWORD $Forwarded UNKEYWORD x SMALLER 4294967296\r\n",
 		" CHARSET UTF-8 SUBJECT {5+}\r\nk\xc3\xb6ln BODY \"stra\xc3\x9fe\"\r\n", " CHARSET US-ASCII OR TEXT \"\xff\xfe\" FROM {0}\r\n\r\n",
 		" HEADER Subject \"=?UTF-8?B?w7Y=?=\" NOT BODY {4+}\r\n\xce\xa3\xcf\x82\r\n",
+		" MODSEQ 12345 NOT MODSEQ \"/flags/\\\\Seen\" all 9223372036854775807\r\n",
+		" OR MODSEQ \"/flags/$x\" priv 0 MODSEQ {4+}\r\n/f/x shared 1\r\n",
 	} {
 		f.Add([]byte(s))
 	}
@@ -46,6 +48,8 @@ func FuzzParseFetch(f *testing.F) {
 		" ALL\r\n", " (FLAGS BODY.PEEK[1.2.HEADER.FIELDS (From \"To\")]<0.10>)\r\n",
 		" BODY[]\r\n", " (BODYSTRUCTURE ENVELOPE RFC822.SIZE UID INTERNALDATE BODY[3.MIME])\r\n",
 		" BODY[1.2.3.4.5.6.7.8.9.10.11.12.13.14.15.16.17.18.TEXT]\r\n", " BODY[HEADER.FIELDS.NOT ()]\r\n",
+		" (FLAGS MODSEQ) (CHANGEDSINCE 12345 VANISHED)\r\n", " MODSEQ (CHANGEDSINCE 0)\r\n",
+		" (UID) (VANISHED CHANGEDSINCE 9223372036854775808)\r\n", " FLAGS (CHANGEDSINCE 1 CHANGEDSINCE 2)\r\n",
 	} {
 		f.Add([]byte(s))
 	}
@@ -57,6 +61,9 @@ func FuzzParseFetch(f *testing.F) {
 		items, err := parseFetchItems(p)
 		if err != nil {
 			return
+		}
+		if mods, err := parseFetchModifiers(p); err == nil && mods.changed && mods.changedSince == 0 {
+			t.Fatal("CHANGEDSINCE 0 accepted")
 		}
 		for _, it := range items {
 			if it.sec != nil {
@@ -90,6 +97,29 @@ func FuzzMIME(f *testing.F) {
 		_ = containsFold(messageBody(root), "\u212a\u03c2")
 		if err := w.Flush(); err != nil {
 			t.Fatal(err)
+		}
+	})
+}
+
+// FuzzCondstoreArgs parses the arguments RFC 7162 adds: SELECT/EXAMINE
+// parameters ((CONDSTORE), (QRESYNC (...))) and STORE's UNCHANGEDSINCE.
+func FuzzCondstoreArgs(f *testing.F) {
+	for _, s := range []string{
+		" (CONDSTORE)\r\n", " (QRESYNC (67890007 20050715194045000 41,43:211,214:541))\r\n",
+		" (QRESYNC (67890007 90060115194045000 1:29997 (5000,7500,9000,9990:9999 15000,22500,27000,29970,29973,29976,29979,29982,29985,29988,29991,29994,29997)))\r\n",
+		" (QRESYNC (1 1 (1:2 3:4)))\r\n", " (QRESYNC (0 1))\r\n", " (CONDSTORE QRESYNC (1 1 *))\r\n",
+		"(UNCHANGEDSINCE 320162338) +FLAGS.SILENT (\\Deleted)\r\n", "(UNCHANGEDSINCE 0) FLAGS ()\r\n",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if p := fuzzParser(data); p != nil {
+			if sp, err := parseSelectParams(p); err == nil && sp.qresync != nil && (sp.qresync.validity == 0 || sp.qresync.mod == 0) {
+				t.Fatalf("zero UIDVALIDITY or mod-sequence accepted: %+v", sp.qresync)
+			}
+		}
+		if p := fuzzParser(data); p != nil {
+			_, _, _ = storeModifier(p)
 		}
 	})
 }

@@ -51,11 +51,13 @@ func (s *session) enable(name string) (string, bool) {
 // utf8Names reports whether mailbox names are UTF-8 for this client.
 func (s *session) utf8Names() bool { return s.w.UTF8 }
 
-// closeSelected says OK [CLOSED] to a rev2 client when SELECT or EXAMINE
-// closes the mailbox that was selected (RFC 9051 section 6.3.2, from
-// RFC 7162 section 3.2.11), even if the new one cannot be opened.
+// closeSelected says OK [CLOSED] when SELECT or EXAMINE closes the
+// mailbox that was selected, even if the new one cannot be opened: to
+// every client, as QRESYNC is advertised (RFC 7162 section 3.2.11; RFC 9051
+// section 6.3.2 for rev2), so that the end of the old mailbox's responses
+// is known.
 func (s *session) closeSelected() {
-	if s.rev2 && s.sel != nil {
+	if s.sel != nil {
 		s.w.Raw("* OK [CLOSED] previous mailbox closed\r\n")
 	}
 }

@@ -25,6 +25,7 @@ type searchKey struct {
 	value string
 	date  time.Time
 	size  int64
+	mod   uint64 // MODSEQ (RFC 7162 section 3.1.5)
 	kids  []*searchKey
 }
 
@@ -114,6 +115,8 @@ func parseSearchKey(p *wire.Parser) (*searchKey, error) {
 		if err = p.SP(); err == nil {
 			k.set, err = p.SeqSet()
 		}
+	case "MODSEQ":
+		err = parseModSeqKey(p, k)
 	case "NOT", "OR":
 		if err := p.Enter(); err != nil {
 			return nil, err
@@ -226,20 +229,29 @@ func cmdSearch(s *session, c *command) error {
 	if ret.save {
 		sel.saved = saveResult(sel, idx, ret)
 	}
+	mod := s.searchModSeq(key, idx)
 	switch {
 	case !ret.esearch:
 		s.w.Raw("* SEARCH")
 		for _, n := range nums {
 			s.w.Raw(" " + u32(n))
 		}
+		if mod > 0 {
+			s.w.Raw(" (MODSEQ " + u64(mod) + ")")
+		}
 		s.w.CRLF()
 	case ret.min || ret.max || ret.all || ret.count:
-		s.writeESearch(c, ret, nums)
+		s.writeESearch(c, ret, nums, mod)
 	}
 	return nil
 }
 
 func (s *session) searchMatches(key *searchKey) ([]int, error) {
+	if usesModSeq(key) {
+		if err := s.enableCondstore(); err != nil {
+			return nil, err
+		}
+	}
 	var idx []int
 	for i := range s.sel.msgs {
 		if s.sel.msgs[i].gone {
@@ -284,7 +296,7 @@ func saveResult(sel *selected, idx []int, ret searchReturn) map[uint32]bool {
 }
 
 // writeESearch answers in the RFC 4731 form.
-func (s *session) writeESearch(c *command, ret searchReturn, nums []uint32) {
+func (s *session) writeESearch(c *command, ret searchReturn, nums []uint32, mod uint64) {
 	s.w.Raw(`* ESEARCH (TAG `).String(c.tag).Raw(")")
 	if c.uid {
 		s.w.Raw(" UID")
@@ -302,6 +314,9 @@ func (s *session) writeESearch(c *command, ret searchReturn, nums []uint32) {
 	}
 	if ret.count {
 		s.w.Raw(" COUNT " + strconv.Itoa(len(nums)))
+	}
+	if mod > 0 {
+		s.w.Raw(" MODSEQ " + u64(mod)) // RFC 7162 section 3.1.10
 	}
 	s.w.CRLF()
 }
@@ -387,6 +402,8 @@ func (ev *evaluator) match(k *searchKey) (bool, error) {
 			return k.set.Contains(uint32(ev.i+1), uint32(len(sel.msgs))), nil
 		}
 		return k.set.Contains(m.UID, sel.maxUID()), nil
+	case "MODSEQ":
+		return sel.ms != nil && sel.ms.Of(m.UID) >= k.mod, nil
 	case "LARGER", "SMALLER":
 		n, err := sel.folder.Size(m.Base)
 		if k.op == "LARGER" {

@@ -19,16 +19,19 @@ type selected struct {
 	msgs     []view
 	recent   map[uint32]bool // UIDs \Recent for this session
 	validity uint32
-	next     uint32          // UIDNEXT last seen
-	gen      uint64          // Snapshot.Gen last applied
-	saved    map[uint32]bool // UIDs of the last SEARCH SAVE, for "$" (RFC 5182)
-	noRecent bool            // IMAP4rev2: no \Recent, no RECENT (RFC 9051 appendix E)
+	next     uint32             // UIDNEXT last seen
+	gen      uint64             // Snapshot.Gen last applied
+	saved    map[uint32]bool    // UIDs of the last SEARCH SAVE, for "$" (RFC 5182)
+	noRecent bool               // IMAP4rev2: no \Recent, no RECENT (RFC 9051 appendix E)
+	ms       *mailstore.ModSeqs // once CONDSTORE is enabled (condstore.go)
+	msGen    uint64             // ms.Gen() last applied
 }
 
 // view is one message as the client knows it.
 type view struct {
 	mailstore.Message
-	gone bool // expunged by someone else; EXPUNGE not sent yet
+	gone bool   // expunged by someone else; EXPUNGE not sent yet
+	mod  uint64 // mod-sequence last reported, with CONDSTORE
 }
 
 func (sel *selected) maxUID() uint32 {
@@ -139,13 +142,21 @@ func (s *session) update(allowExpunge bool) error {
 		s.state = stateLogout
 		return nil
 	}
-	if snap.Gen == sel.gen && len(recent) == 0 {
+	if sel.ms != nil {
+		if err := sel.ms.Sync(sel.folder, snap); err != nil {
+			return err
+		}
+	}
+	if snap.Gen == sel.gen && len(recent) == 0 && (sel.ms == nil || sel.ms.Gen() == sel.msGen) {
 		if allowExpunge {
 			s.sendExpunges() // held back during FETCH, STORE or SEARCH
 		}
 		return nil
 	}
 	sel.gen = snap.Gen
+	if sel.ms != nil {
+		sel.msGen = sel.ms.Gen()
+	}
 	sel.markRecent(snap, recent)
 	now := make(map[uint32]mailstore.Message, len(snap.Msgs))
 	for _, m := range snap.Msgs {
@@ -158,11 +169,11 @@ func (s *session) update(allowExpunge bool) error {
 			v.gone = true
 			continue
 		}
-		if m.Flags != v.Flags && !v.gone {
-			v.Message = m
-			s.w.Raw("* " + strconv.Itoa(i+1) + " FETCH (FLAGS " + sel.flagList(m) + ")\r\n")
-		}
+		changed := m.Flags != v.Flags || sel.ms != nil && sel.ms.Of(v.UID) != v.mod
 		v.Message = m
+		if changed && !v.gone {
+			s.flagsFetch(i, false)
+		}
 	}
 	if allowExpunge {
 		s.sendExpunges()
@@ -175,6 +186,20 @@ func (s *session) update(allowExpunge bool) error {
 // that each EXPUNGE's number is right when it is read.
 func (s *session) sendExpunges() {
 	sel := s.sel
+	if s.qresync {
+		var uids []uint32
+		kept := sel.msgs[:0]
+		for _, v := range sel.msgs {
+			if v.gone {
+				uids = append(uids, v.UID)
+			} else {
+				kept = append(kept, v)
+			}
+		}
+		sel.msgs = kept
+		s.vanished(uids)
+		return
+	}
 	for i := len(sel.msgs) - 1; i >= 0; i-- {
 		if sel.msgs[i].gone {
 			s.w.Raw("* " + strconv.Itoa(i+1) + " EXPUNGE\r\n")
@@ -191,7 +216,11 @@ func (s *session) addNew(snap mailstore.Snapshot) {
 	added := 0
 	for _, m := range snap.Msgs {
 		if m.UID > max {
-			sel.msgs = append(sel.msgs, view{Message: m})
+			v := view{Message: m}
+			if sel.ms != nil {
+				v.mod = sel.ms.Of(m.UID)
+			}
+			sel.msgs = append(sel.msgs, v)
 			added++
 		}
 	}

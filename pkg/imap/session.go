@@ -49,6 +49,8 @@ type session struct {
 	utf8Accept   bool      // ENABLE UTF8=ACCEPT (RFC 6855)
 
 	watchPoll time.Duration // IDLE polling interval beside inotify
+	condstore bool          // CONDSTORE enabled (RFC 7162 section 3.1)
+	qresync   bool          // QRESYNC enabled (RFC 7162 section 3.2.3)
 }
 
 // command is one parsed command line being executed.

@@ -67,6 +67,8 @@ func FuzzParseCommand(f *testing.F) {
 		"a APPEND INBOX (\\Seen) {5+}\r\nhello\r\n",
 		"a APPEND INBOX {99999999999+}\r\n",
 		"a STORE $ +FLAGS.SILENT (\\Deleted)\r\nb UID COPY 1:* Trash\r\n",
+		"a SELECT INBOX (QRESYNC (67890007 90060115194045000 41:211,214:541 (1:3 5:7)))\r\n",
+		"a UID FETCH 300:500 (FLAGS) (CHANGEDSINCE 12345 VANISHED)\r\nb STORE 1 (UNCHANGEDSINCE 0) +FLAGS ()\r\n",
 		"((((((((((\r\n",
 		"a \"unterminated\r\n",
 		"a ENABLE IMAP4rev2 UTF8=ACCEPT\r\n",
