@@ -314,3 +314,28 @@ func readFile(t testing.TB, path string) string {
 }
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
+
+// tcpserve runs argv under tcpserver (one process per connection, as
+// root) with env added, and returns the address.
+func tcpserve(t *testing.T, env []string, argv ...string) string {
+	t.Helper()
+	addr := freeAddr(t)
+	host, port, _ := strings.Cut(addr, ":")
+	args := append([]string{"-HRl0", host, port, "env"}, env...)
+	tcp := exec.Command("tcpserver", append(args, argv...)...)
+	tcp.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	var log strings.Builder
+	tcp.Stderr = &log
+	if err := tcp.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = syscall.Kill(-tcp.Process.Pid, syscall.SIGKILL)
+		_ = tcp.Wait()
+		if t.Failed() {
+			t.Logf("%s log:\n%s", filepath.Base(argv[0]), log.String())
+		}
+	})
+	waitListen(t, addr)
+	return addr
+}

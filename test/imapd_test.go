@@ -10,7 +10,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -273,23 +272,8 @@ func TestIMAPDCurl(t *testing.T) {
 func TestIMAPDTcpserver(t *testing.T) {
 	r := newRoot(t)
 	imapDeliver(t, r.mailbox("demo"), filepath.Join(imapTestdata, "simple.eml"))
-	addr := freeAddr(t)
+	addr := tcpserve(t, nil, bin(t, "imapd"), "--root", r.Dir)
 	host, port, _ := strings.Cut(addr, ":")
-	tcp := exec.Command("tcpserver", "-HRl0", host, port, bin(t, "imapd"), "--root", r.Dir)
-	tcp.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	var log strings.Builder
-	tcp.Stderr = &log
-	if err := tcp.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = syscall.Kill(-tcp.Process.Pid, syscall.SIGKILL)
-		_ = tcp.Wait()
-		if t.Failed() {
-			t.Logf("imapd log:\n%s", log.String())
-		}
-	})
-	waitListen(t, addr)
 	out, err := exec.Command("python3", filepath.Join(imapTestdata, "imaplib_client.py"),
 		host, port, "demo@example.test", DemoPassword).CombinedOutput()
 	if err != nil || strings.TrimSpace(string(out)) != "ok" {

@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -36,26 +35,7 @@ func imapTLSRoot(t *testing.T) *Root {
 // (TCPREMOTEIP), and returns the address.
 func imapTcpserver(t *testing.T, r *Root, env []string, args ...string) string {
 	t.Helper()
-	addr := freeAddr(t)
-	host, port, _ := strings.Cut(addr, ":")
-	argv := append([]string{"-HRl0", host, port, "env"}, env...)
-	argv = append(argv, bin(t, "imapd"), "--root", r.Dir)
-	tcp := exec.Command("tcpserver", append(argv, args...)...)
-	tcp.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	var log strings.Builder
-	tcp.Stderr = &log
-	if err := tcp.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = syscall.Kill(-tcp.Process.Pid, syscall.SIGKILL)
-		_ = tcp.Wait()
-		if t.Failed() {
-			t.Logf("imapd log:\n%s", log.String())
-		}
-	})
-	waitListen(t, addr)
-	return addr
+	return tcpserve(t, env, append([]string{bin(t, "imapd"), "--root", r.Dir}, args...)...)
 }
 
 // run runs a command with a hang guard and returns its combined output.
