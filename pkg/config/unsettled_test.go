@@ -21,7 +21,7 @@ func TestUnsettledUsers(t *testing.T) {
 	if _, err := c.Resolve(nobody); !errors.Is(err, ErrNoSuchUser) {
 		t.Fatalf("new file: %v, want ErrNoSuchUser", err)
 	}
-	time.Sleep(1100 * time.Millisecond) // the file is now older than its next change
+	time.Sleep(1100 * time.Millisecond)                                          // the file is now older than its next change
 	if err := os.WriteFile(c.Path(FileUsers), []byte(users), 0644); err != nil { // in place
 		t.Fatal(err)
 	}
