@@ -82,8 +82,7 @@
 //
 // # Not there yet
 //
-// Unicode normalization of UTF-8 mailbox names (RFC 9051 section 5.1 asks
-// for NFC; names are kept as sent), UTF-8 ENVELOPE address names after
+// UTF-8 ENVELOPE address names after
 // UTF8=ACCEPT (they stay encoded words), NOMODSEQ (a folder whose
 // mod-sequence record cannot be written fails a CONDSTORE SELECT instead),
 // and SCRAM-SHA-256-PLUS (channel binding). Privileges: imapd runs as the

@@ -54,6 +54,9 @@ func TestToMUTF7(t *testing.T) {
 		{"\xff", false, "\xff"},
 		{"a\x01é", true, "a\x01é"},
 		{"Lists/*", true, "Lists/*"},
+		// NFD (e + U+0301, as macOS sends it) names the NFC folder.
+		{"e\u0301te\u0301", true, "&AOk-t&AOk-"},
+		{"e\u0301te\u0301", false, "&AOk-t&AOk-"},
 	} {
 		if got := ToMUTF7(tc.in, tc.utf8); got != tc.want {
 			t.Errorf("ToMUTF7(%q, %v) = %q, want %q", tc.in, tc.utf8, got, tc.want)

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"golang.org/x/text/unicode/norm"
 )
 
 // SyntaxError is a command whose arguments do not parse: answered with BAD.
@@ -269,7 +271,10 @@ func (p *Parser) Mailbox() (string, error) {
 }
 
 // ToMUTF7 is how Mailbox converts a name (or a LIST pattern, whose
-// wildcards are 7-bit) given by the client.
+// wildcards are 7-bit) given by the client. A UTF-8 name is first put in
+// Unicode normalization form C (RFC 9051 section 5.1 wants Net-Unicode,
+// RFC 5198), so that "é" typed as e and a combining accent (as macOS
+// clients send it) names the same folder as the precomposed "é".
 func ToMUTF7(name string, utf8Names bool) string {
 	eight := false
 	for i := 0; i < len(name); i++ {
@@ -282,9 +287,9 @@ func ToMUTF7(name string, utf8Names bool) string {
 	}
 	switch {
 	case utf8Names:
-		return EncodeMUTF7(name)
+		return EncodeMUTF7(norm.NFC.String(name))
 	case eight && utf8.ValidString(name):
-		return EncodeMUTF7(decodeMixed(name))
+		return EncodeMUTF7(norm.NFC.String(decodeMixed(name)))
 	}
 	return name
 }
