@@ -133,6 +133,28 @@ s.quit()
 		}
 	}
 
+	// Anyone may queue mail through the set-group-ID queue inject, but
+	// only smtpd's account (and root) may say who authenticated.
+	lmtpIn := "LHLO local\r\nMAIL FROM:<demo@example.test> AUTH=demo@example.test\r\nRCPT TO:<bob@example.test>\r\n" +
+		"DATA\r\nFrom: demo@example.test\r\nSubject: local\r\n\r\nlocal\r\n.\r\nQUIT\r\n"
+	nobody, err := privsep.Lookup("nobody")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, who := range []privsep.Account{nobody, accts[privsep.SMTPDUser]} {
+		cmd := exec.Command(filepath.Join(r.libexec, "queue"), "--root", r.Dir, "inject", "--lmtp")
+		cmd.SysProcAttr = who.SysProcAttr()
+		cmd.Stdin = strings.NewReader(lmtpIn)
+		out, err := cmd.CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "250 2.0.0") {
+			t.Fatalf("queue inject --lmtp as %s: %v\n%s", who.Name, err, out)
+		}
+		ignored := strings.Contains(string(out), "AUTH= from an untrusted caller ignored")
+		if ignored != (who.Name == "nobody") {
+			t.Errorf("queue inject as %s: AUTH= ignored %v\n%s", who.Name, ignored, out)
+		}
+	}
+
 	// imapd, running as mailsrv-mail, serves the delivered message.
 	host, port, _ = strings.Cut(imapAddr, ":")
 	got, err = python(t, `

@@ -85,7 +85,7 @@ var injectCmd = &cli.Command{
 			return err
 		}
 		if c.Bool("lmtp") {
-			return q.ServeLMTP(ucspi.Stdio(), c.Int64("max-size"), c.String("proto"))
+			return q.ServeLMTPFrom(ucspi.Stdio(), c.Int64("max-size"), c.String("proto"), privsep.TrustedCaller(privsep.SMTPDUser))
 		}
 		env, err := envelopeFromArgs(c)
 		if err != nil {

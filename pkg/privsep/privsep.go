@@ -165,3 +165,15 @@ func DropToOwner(path string) error {
 	}
 	return Drop(a)
 }
+
+// TrustedCaller reports whether the user who ran this program may speak
+// for others: always, unless the program runs with a group it was given by
+// its set-group-ID bit (queue inject, which anyone may run); then only
+// root and the account named may.
+func TrustedCaller(account string) bool {
+	if os.Getegid() == os.Getgid() || os.Getuid() == 0 {
+		return true
+	}
+	a, err := Lookup(account)
+	return err == nil && a.UID == os.Getuid()
+}

@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
@@ -18,15 +19,27 @@ import (
 // Every recipient of a message gets the same reply, since one queue file
 // holds them all. It returns when the client quits or the connection ends.
 func (q *Queue) ServeLMTP(conn net.Conn, maxSize int64, proto string) error {
-	return lmtp.Serve(conn, "queue", func() smtp.Session { return &lmtpSession{q: q, maxSize: maxSize, proto: proto} })
+	return q.ServeLMTPFrom(conn, maxSize, proto, true)
+}
+
+// ServeLMTPFrom is ServeLMTP for a caller whose word on who sent the
+// message may not be taken: unless trustAuth, MAIL's AUTH= parameter (the
+// authenticated submitter, which later decides relaying and signing) is
+// ignored. queue inject, set-group-ID so that anyone may queue mail,
+// trusts it only from root and smtpd's account.
+func (q *Queue) ServeLMTPFrom(conn net.Conn, maxSize int64, proto string, trustAuth bool) error {
+	return lmtp.Serve(conn, "queue", func() smtp.Session {
+		return &lmtpSession{q: q, maxSize: maxSize, proto: proto, trustAuth: trustAuth}
+	})
 }
 
 type lmtpSession struct {
-	q       *Queue
-	maxSize int64
-	proto   string
-	env     Envelope
-	raw     []string // the RCPT arguments as sent: go-smtp keys replies by them
+	q         *Queue
+	maxSize   int64
+	proto     string
+	trustAuth bool
+	env       Envelope
+	raw       []string // the RCPT arguments as sent: go-smtp keys replies by them
 }
 
 func (s *lmtpSession) Reset() { s.env, s.raw = Envelope{}, nil }
@@ -42,7 +55,9 @@ func (s *lmtpSession) Mail(from string, opts *smtp.MailOptions) error {
 		}
 		s.env.From = a
 	}
-	if opts != nil && opts.Auth != nil {
+	if opts != nil && opts.Auth != nil && !s.trustAuth {
+		slog.Warn("AUTH= from an untrusted caller ignored", "uid", os.Getuid(), "auth", *opts.Auth)
+	} else if opts != nil && opts.Auth != nil {
 		s.env.Auth = *opts.Auth
 	}
 	return nil
