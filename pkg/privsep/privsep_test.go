@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"os/exec"
 	"strconv"
@@ -19,10 +20,14 @@ import (
 const (
 	envSpawner = "PRIVSEP_TEST_SPAWNER"
 	envDrop    = "PRIVSEP_TEST_DROP"
+	envMax     = "PRIVSEP_TEST_MAX"
 )
 
 func TestMain(m *testing.M) {
 	if os.Getenv(envSpawner) != "" {
+		if n, err := strconv.Atoi(os.Getenv(envMax)); err == nil {
+			MaxWorkers = int32(n)
+		}
 		a, err := Lookup(strconv.Itoa(os.Getuid()))
 		if err == nil {
 			err = ServeSpawn(os.NewFile(3, "spawn"), []string{"cat"}, a, slog.Default())
@@ -101,6 +106,41 @@ func echo(sp *Spawner, msg string) error {
 		return fmt.Errorf("worker said %q, want %q", got, msg)
 	}
 	return nil
+}
+
+// At most MaxWorkers (4 in this test's spawner) live at once; one more
+// may start when one ends.
+func TestSpawnLimit(t *testing.T) {
+	t.Setenv(envMax, "4")
+	sp := startTestSpawner(t)
+	defer sp.Close()
+	var conns []net.Conn
+	for range 4 {
+		conn, _, err := sp.Spawn()
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, conn)
+	}
+	if _, _, err := sp.Spawn(); err == nil || !strings.Contains(err.Error(), "alive") {
+		t.Fatalf("fifth worker: %v, want a refusal", err)
+	}
+	_ = conns[0].Close() // cat ends at end of input
+	var err error
+	for range 100 { // the spawner sees the end when it reaps it
+		var conn net.Conn
+		if conn, _, err = sp.Spawn(); err == nil {
+			conns[0] = conn
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatalf("after one ended: %v", err)
+	}
+	for _, c := range conns {
+		_ = c.Close()
+	}
 }
 
 // A spawner that has gone gives an error, not a hang.

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 )
 
@@ -37,8 +38,13 @@ func SpawnPair() (*os.File, *os.File, error) {
 	return os.NewFile(uintptr(fds[0]), "spawn-parent"), os.NewFile(uintptr(fds[1]), "spawn-child"), nil
 }
 
+// MaxWorkers bounds the workers of one spawner alive at once, so that a
+// parent gone wrong cannot fill the process table as another account.
+var MaxWorkers int32 = 256
+
 // ServeSpawn answers requests on f until the parent closes it, starting
-// argv as account a for each (the spawner side).
+// argv as account a for each (the spawner side), at most MaxWorkers alive
+// at once.
 func ServeSpawn(f *os.File, argv []string, a Account, log *slog.Logger) error {
 	c, err := net.FileConn(f)
 	if err != nil {
@@ -72,11 +78,18 @@ func ServeSpawn(f *os.File, argv []string, a Account, log *slog.Logger) error {
 	}
 }
 
+// live counts the workers started and not yet ended.
+var live atomic.Int32
+
 // spawnOne starts one worker on the descriptor in oob and returns its PID.
 func spawnOne(oob []byte, argv []string, a Account, log *slog.Logger) (int, error) {
 	fd, err := oneFD(oob)
 	if err != nil {
 		return 0, err
+	}
+	if live.Load() >= MaxWorkers {
+		_ = syscall.Close(fd)
+		return 0, fmt.Errorf("%d workers alive already", live.Load())
 	}
 	sock := os.NewFile(uintptr(fd), "worker")
 	defer func() { _ = sock.Close() }()
@@ -87,7 +100,9 @@ func spawnOne(oob []byte, argv []string, a Account, log *slog.Logger) (int, erro
 		log.Warn("spawn failed", "prog", argv[0], "user", a.Name, "err", err)
 		return 0, err
 	}
+	live.Add(1)
 	go func() {
+		defer live.Add(-1)
 		err := cmd.Wait()
 		if err != nil {
 			log.Warn("worker ended", "prog", argv[0], "pid", cmd.Process.Pid, "err", err)
