@@ -185,6 +185,7 @@ func cmdFetch(s *session, c *command) error {
 	if c.uid {
 		its = append([]fetchItem{{name: "UID"}}, its...)
 	}
+	defer s.headerBatch(s.sel.folder)()
 	gone := false
 	for _, i := range s.sel.resolve(set, c.uid) {
 		err := s.fetchOne(i, its)
@@ -221,8 +222,9 @@ func (s *session) fetchOne(i int, its []fetchItem) error {
 		if data == nil {
 			var err error
 			read := sel.folder.Read
-			if headerOnly(its) {
-				read = sel.folder.ReadHeader // what mail clients list folders with
+			if headerOnly(its) { // what mail clients list folders with
+				fields := fetchFields(its)
+				read = func(b string) ([]byte, time.Time, error) { return sel.folder.ReadHeaderFields(b, fields) }
 			}
 			if data, mtime, err = read(v.Base); err != nil {
 				return err

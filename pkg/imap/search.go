@@ -240,11 +240,13 @@ func cmdSearch(s *session, c *command) error {
 
 func (s *session) searchMatches(key *searchKey) ([]int, error) {
 	var idx []int
+	defer s.headerBatch(s.sel.folder)()
+	fields := searchFields(key) // hcache.go
 	for i := range s.sel.msgs {
 		if s.sel.msgs[i].gone {
 			continue
 		}
-		ev := &evaluator{s: s, i: i}
+		ev := &evaluator{s: s, i: i, fields: fields}
 		match, err := ev.match(key)
 		if errors.Is(err, mailstore.ErrGone) {
 			continue
@@ -314,6 +316,8 @@ type evaluator struct {
 	mtime time.Time
 	root  *part
 	full  bool // data is the whole message, not only its header
+	// fields are the header fields the search reads (searchFields)
+	fields []string
 }
 
 // load reads the message: only its header when the key needs no more.
@@ -328,7 +332,7 @@ func (ev *evaluator) load(k *searchKey) error {
 		ev.data, ev.mtime, err = ev.s.sel.folder.Read(base)
 		ev.full = true
 	} else {
-		ev.data, ev.mtime, err = ev.s.sel.folder.ReadHeader(base)
+		ev.data, ev.mtime, err = ev.s.sel.folder.ReadHeaderFields(base, ev.fields)
 	}
 	if err == nil {
 		ev.root = parseMessage(ev.data)

@@ -1,0 +1,297 @@
+package mailstore
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"mailsrv/pkg/maildir"
+)
+
+// hcMessages are headers of every shape the cache must answer as the
+// files do: small (kept whole), large (kept as fields), folded and
+// repeated fields, encoded words, a line that is not a field, no blank
+// line, a continuation line first.
+func hcMessages() []string {
+	received := strings.Repeat("Received: from relay.example.net (relay.example.net [192.0.2.7])\n\tby mx.example.test with ESMTPS id 4F2A; Tue, 3 Feb 2026 10:00:00 +0000\n", 20)
+	return []string{
+		"From: a@example.test\nSubject: small one\nDate: Tue, 3 Feb 2026 10:00:00 +0000\n\nbody\n",
+		received + "From: =?UTF-8?B?U8O4cmVu?= <s@example.test>\nTo: x@example.test,\n  y@example.test\nSubject: budget review\n  folded\nX-Other: not cached\nMessage-ID: <1@example.test>\nSubject: second subject\n\nbody\n",
+		received + "From: b@example.test\nthis line is no field\nSubject: broken header\n\nbody\n",
+		"Subject: no body and no blank line\nFrom: c@example.test\n",
+		received + "Subject: only large\nDKIM-Signature: v=1; a=rsa-sha256;\n\tb=" + strings.Repeat("A", 3000) + "\n\nbody\n",
+		" continuation first\nSubject: odd\n\nbody\n",
+	}
+}
+
+// hcStore makes a folder with hcMessages, numbered and settled.
+func hcStore(t *testing.T) (*Store, Snapshot) {
+	t.Helper()
+	s := newStore(t)
+	for _, m := range hcMessages() {
+		if _, err := maildir.Deliver(s.Root, []byte(m), strings.NewReader("")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	snap, _, err := inbox(t, s).Sync(true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1100 * time.Millisecond) // settled: batches trust the listing
+	return s, snap
+}
+
+// fieldLines returns the lines (with continuations) of the named fields
+// of a header, or all of it for nil.
+func fieldLines(hdr []byte, fields []string) string {
+	if fields == nil {
+		return string(hdr)
+	}
+	var out strings.Builder
+	in := false
+	for _, line := range strings.SplitAfter(string(hdr), "\r\n") {
+		if line == "\r\n" || line == "" {
+			break
+		}
+		if line[0] != ' ' && line[0] != '\t' {
+			name, _, _ := strings.Cut(line, ":")
+			in = false
+			for _, f := range fields {
+				in = in || strings.EqualFold(f, name)
+			}
+		}
+		if in {
+			out.WriteString(line)
+		}
+	}
+	return out.String()
+}
+
+var hcFieldSets = [][]string{
+	{"Date", "Subject", "From", "Sender", "Reply-To", "To", "Cc", "Bcc", "In-Reply-To", "Message-ID"},
+	{"subject"}, {"X-Other"}, {"Subject", "DKIM-Signature"}, nil, {},
+}
+
+// checkHeaders reads every message's header in one batch of a new Folder
+// (a new session) for each field set, checks it against the file, and
+// returns the Folder's cache.
+func checkHeaders(t *testing.T, s *Store, snap Snapshot) *headerCache {
+	t.Helper()
+	f := inbox(t, s)
+	if _, _, err := f.Sync(false); err != nil {
+		t.Fatal(err)
+	}
+	end := f.HeaderBatch()
+	for _, m := range snap.Msgs {
+		want, wantTime, err := f.ReadHeader(m.Base)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, fields := range hcFieldSets {
+			got, gotTime, err := f.ReadHeaderFields(m.Base, fields)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fieldLines(got, fields) != fieldLines(want, fields) || !gotTime.Equal(wantTime) {
+				t.Fatalf("UID %d, fields %q:\n%q %v\nfile:\n%q %v", m.UID, fields, got, gotTime, want, wantTime)
+			}
+			if fields != nil && !bytes.HasSuffix(got, []byte("\r\n\r\n")) && !bytes.Equal(got, want) {
+				t.Fatalf("UID %d: no blank line at the end: %q", m.UID, got)
+			}
+		}
+	}
+	if err := end(); err != nil {
+		t.Fatal(err)
+	}
+	return f.hc
+}
+
+// cacheFileOK reads the cache file as a new Folder would and reports its
+// entries, failing on any damage.
+func cacheFileOK(t *testing.T, s *Store) int {
+	t.Helper()
+	hc := newHeaderCache()
+	if err := hc.refresh(s.Root); err != nil {
+		t.Fatal(err)
+	}
+	if hc.fh != nil {
+		defer hc.fh.Close()
+	}
+	fi, err := os.Stat(filepath.Join(s.Root, HeaderCacheName))
+	if err != nil || hc.damaged || hc.end != fi.Size() {
+		t.Fatalf("cache file: %v, %s, size %v", err, hc, fi)
+	}
+	return len(hc.m)
+}
+
+// TestHeaderCacheAnswers: what the cache answers is what the files say,
+// cold and warm; the warm answers come from the cache.
+func TestHeaderCacheAnswers(t *testing.T) {
+	s, snap := hcStore(t)
+	checkHeaders(t, s, snap)
+	// Every one is kept but the large header with a line that is no
+	// field (the odd small ones are kept whole).
+	if n := cacheFileOK(t, s); n != len(snap.Msgs)-1 {
+		t.Fatalf("%d entries for %d messages", n, len(snap.Msgs))
+	}
+	checkHeaders(t, s, snap)
+
+	// A change the cache cannot see (in place, same inode, size and
+	// mtime) shows that a warm session answers from it.
+	m := snap.Msgs[0]
+	f := inbox(t, s)
+	if _, _, err := f.Sync(false); err != nil {
+		t.Fatal(err)
+	}
+	p, err := f.path(m.Base, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fi, _ := os.Stat(p)
+	data, _ := os.ReadFile(p)
+	if err := os.WriteFile(p, bytes.Replace(data, []byte("small one"), []byte("SMALL ONE"), 1), 0600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(p, fi.ModTime(), fi.ModTime()); err != nil {
+		t.Fatal(err)
+	}
+	end := f.HeaderBatch()
+	got, _, err := f.ReadHeaderFields(m.Base, []string{"Subject"})
+	if err := end(); err != nil {
+		t.Fatal(err)
+	}
+	if err != nil || !bytes.Contains(got, []byte("small one")) {
+		t.Fatalf("warm read did not come from the cache: %q, %v", got, err)
+	}
+}
+
+// TestHeaderCacheDamage: a cache file deleted, truncated, overwritten or
+// with garbage appended is ignored where it is bad, the answers stay
+// right, and the next write leaves a good file with every entry.
+func TestHeaderCacheDamage(t *testing.T) {
+	s, snap := hcStore(t)
+	checkHeaders(t, s, snap)
+	path := filepath.Join(s.Root, HeaderCacheName)
+	good, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	damage := []struct {
+		name string
+		data []byte
+	}{
+		{"deleted", nil},
+		{"empty", []byte{}},
+		{"truncated", good[:len(good)/2]},
+		{"magic only", []byte(hcMagic)},
+		{"garbage", bytes.Repeat([]byte("garbage\x00\n"), 100)},
+		{"garbage appended", append(bytes.Clone(good), "0000beef 12\nnot a record"...)},
+		{"flipped byte", func() []byte { b := bytes.Clone(good); b[len(b)/2] ^= 0x20; return b }()},
+		{"bad length", bytes.Replace(good, []byte(" "), []byte(" 9"), 1)},
+	}
+	for _, d := range damage {
+		var err error
+		if d.data == nil {
+			err = os.Remove(path)
+		} else {
+			err = os.WriteFile(path, d.data, 0600)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Log(d.name)
+		checkHeaders(t, s, snap)
+		if n := cacheFileOK(t, s); n != len(snap.Msgs)-1 {
+			t.Fatalf("%s: rebuilt with %d entries for %d messages", d.name, n, len(snap.Msgs))
+		}
+	}
+}
+
+// TestHeaderCacheOtherProcess: a message replaced, expunged or re-flagged
+// by another process (another Folder, as another session or process would
+// be) is never answered from the entry made before, by a session that
+// had read it (its cache warm) nor by a new one.
+func TestHeaderCacheOtherProcess(t *testing.T) {
+	s, snap := hcStore(t)
+	a := inbox(t, s) // the session that stays
+	if _, _, err := a.Sync(true); err != nil {
+		t.Fatal(err)
+	}
+	end := a.HeaderBatch()
+	for _, m := range snap.Msgs {
+		if _, _, err := a.ReadHeaderFields(m.Base, []string{"Subject"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := end(); err != nil {
+		t.Fatal(err)
+	}
+	replaced, expunged, flagged := snap.Msgs[0], snap.Msgs[1], snap.Msgs[4]
+
+	b := inbox(t, s) // the other process
+	if _, _, err := b.Sync(true); err != nil {
+		t.Fatal(err)
+	}
+	p, err := b.path(replaced.Base, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fi, _ := os.Stat(p)
+	tmp := filepath.Join(s.Root, "tmp", "replacement")
+	if err := os.WriteFile(tmp, []byte("From: a@example.test\nSubject: REPLACED\n\nbody\n"), 0600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(tmp, fi.ModTime(), fi.ModTime()); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, p); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Expunge([]string{expunged.Base}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.SetFlags(flagged.Base, func(o Flags) Flags { return o.With("F", "") }); err != nil {
+		t.Fatal(err)
+	}
+
+	check := func(who string, f *Folder) {
+		t.Helper()
+		end := f.HeaderBatch()
+		defer func() {
+			if err := end(); err != nil {
+				t.Fatal(err)
+			}
+		}()
+		got, _, err := f.ReadHeaderFields(replaced.Base, []string{"Subject"})
+		if err != nil || !bytes.Contains(got, []byte("REPLACED")) {
+			t.Fatalf("%s: replaced message answered %q, %v", who, got, err)
+		}
+		if got, _, err := f.ReadHeaderFields(expunged.Base, []string{"Subject"}); !errors.Is(err, ErrGone) {
+			t.Fatalf("%s: expunged message answered %q, %v", who, got, err)
+		}
+		got, _, err = f.ReadHeaderFields(flagged.Base, []string{"Subject"})
+		if err != nil || !bytes.Contains(got, []byte("Subject: only large")) {
+			t.Fatalf("%s: re-flagged message answered %q, %v", who, got, err)
+		}
+	}
+	check("the session that read them", a) // before any Sync: its listing is old
+	c := inbox(t, s)
+	if _, _, err := c.Sync(true); err != nil {
+		t.Fatal(err)
+	}
+	check("a new session", c)
+	time.Sleep(1100 * time.Millisecond) // settled: the listing is trusted again
+	forgetListings()
+	d := inbox(t, s)
+	if _, _, err := d.Sync(true); err != nil {
+		t.Fatal(err)
+	}
+	check("a new session after a second", d)
+	if n := cacheFileOK(t, s); n < len(snap.Msgs)-1 {
+		t.Fatalf("%d entries", n)
+	}
+}
