@@ -221,15 +221,16 @@ func (s *session) fetchOne(i int, its []fetchItem) error {
 		}
 		if data == nil {
 			var err error
-			read := sel.folder.Read
+			read, parse := sel.folder.Read, parseMessage
 			if headerOnly(its) { // what mail clients list folders with
 				fields := fetchFields(its)
 				read = func(b string) ([]byte, time.Time, error) { return sel.folder.ReadHeaderFields(b, fields) }
+				parse = func(h []byte) *part { return headerPart(h, nil) }
 			}
 			if data, mtime, err = read(v.Base); err != nil {
 				return err
 			}
-			root = parseMessage(data)
+			root = parse(data)
 		}
 		if (it.name == "BODY" && it.sec != nil || it.name == "BINARY" || it.name == "RFC822" || it.name == "RFC822.TEXT") &&
 			!it.peek && !sel.readOnly && !v.Flags.Has('S') {

@@ -1,6 +1,15 @@
 package imap
 
-import "mailsrv/pkg/mailstore"
+import (
+	"bufio"
+	"bytes"
+	"strings"
+
+	"github.com/emersion/go-message"
+	"github.com/emersion/go-message/textproto"
+
+	"mailsrv/pkg/mailstore"
+)
 
 // The header cache (package mailstore, hcache.go) answers header reads by
 // the fields they need; these say which fields a FETCH or a SEARCH needs.
@@ -54,4 +63,78 @@ func (s *session) headerBatch(f *mailstore.Folder) func() {
 			s.log.Warn("header cache", "folder", f.Name, "err", err)
 		}
 	}
+}
+
+// headerPart parses a header block as parseMessage parses a message's
+// header, without the MIME structure that header-only items and search
+// keys do not use. With fields, it parses only the lines of those fields
+// (what a search reads), when every line of the header is a field or a
+// continuation and it ends with the blank line, so that the parse cannot
+// differ from the whole header's.
+func headerPart(data []byte, fields []string) *part {
+	if fields != nil {
+		if only, ok := onlyFields(data, fields); ok {
+			data = only
+		}
+	}
+	p := &part{raw: data, hdrLen: len(data)}
+	if i := bytes.Index(data, []byte("\r\n\r\n")); i >= 0 && !bytes.HasPrefix(data, []byte("\r\n")) {
+		p.hdrLen = i + 4
+	} else if bytes.HasPrefix(data, []byte("\r\n")) {
+		p.hdrLen = 2
+	}
+	size := min(max(p.hdrLen, 16), 4096)
+	h, err := textproto.ReadHeader(bufio.NewReaderSize(bytes.NewReader(data[:p.hdrLen]), size))
+	if err == nil {
+		p.header = message.Header{Header: h}
+	}
+	return p
+}
+
+// onlyFields returns the lines of the named fields of a header and the
+// blank line; false when the header is not made of well-formed fields
+// ended by a blank line.
+func onlyFields(hdr []byte, fields []string) ([]byte, bool) {
+	if !bytes.HasSuffix(hdr, []byte("\r\n\r\n")) {
+		return nil, false
+	}
+	var out []byte
+	in, started := false, false
+	for rest := hdr; ; {
+		i := bytes.Index(rest, []byte("\r\n")) + 2
+		line := rest[:i]
+		rest = rest[i:]
+		switch {
+		case i == 2:
+			return append(out, line...), true
+		case line[0] == ' ' || line[0] == '\t':
+			if !started {
+				return nil, false
+			}
+		default:
+			name, _, found := bytes.Cut(line, []byte(":"))
+			if !found || len(name) == 0 || hasControl(name) {
+				return nil, false
+			}
+			in, started = false, true
+			for _, f := range fields {
+				if len(f) == len(name) && strings.EqualFold(f, string(name)) {
+					in = true
+					break
+				}
+			}
+		}
+		if in {
+			out = append(out, line...)
+		}
+	}
+}
+
+func hasControl(b []byte) bool {
+	for _, c := range b {
+		if c < 33 || c > 126 {
+			return true
+		}
+	}
+	return false
 }

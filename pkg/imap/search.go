@@ -334,7 +334,9 @@ func (ev *evaluator) load(k *searchKey) error {
 	} else {
 		ev.data, ev.mtime, err = ev.s.sel.folder.ReadHeaderFields(base, ev.fields)
 	}
-	if err == nil {
+	if err == nil && !whole {
+		ev.root = headerPart(ev.data, ev.fields) // hcache.go
+	} else if err == nil {
 		ev.root = parseMessage(ev.data)
 	}
 	return err

@@ -122,7 +122,8 @@ type headerCache struct {
 	win      []byte   // a window of the file, at winOff
 	winOff   int64
 
-	batch   bool
+	batch   bool     // in a HeaderBatch
+	begun   bool     // the batch has read the file
 	trusted bool     // batch: cur/ settled and unchanged since the listing
 	cur     dirStamp // cur/ at the batch's start, when trusted
 }
@@ -160,18 +161,12 @@ func (f *Folder) HeaderBatch() (end func() error) {
 		f.hc = newHeaderCache()
 	}
 	hc := f.hc
-	hc.batch, hc.trusted, hc.cur = true, false, dirStamp{}
-	if f.names != nil && !f.dirty() {
-		hc.trusted, hc.cur = true, f.stamps[1]
-	}
-	if err := hc.refresh(f.Dir); err != nil {
-		f.cacheErr = err
-	}
+	hc.batch, hc.begun = true, false
 	return func() error {
-		hc.batch = false
+		hc.batch, hc.begun = false, false
 		var err error
-		if len(hc.pendData) > 0 {
-			err = hc.flush(f)
+		if len(hc.pendData) > 0 || hc.damaged {
+			err = hc.flush(f) // a damaged file is rewritten
 		}
 		if hc.fh != nil {
 			_ = hc.fh.Close() // read only
@@ -185,6 +180,18 @@ func (f *Folder) HeaderBatch() (end func() error) {
 	}
 }
 
+// begin starts a batch at its first read (a FETCH of flags only need not
+// read the cache).
+func (hc *headerCache) begin(f *Folder) {
+	hc.begun, hc.trusted, hc.cur = true, false, dirStamp{}
+	if f.names != nil && !f.dirty() {
+		hc.trusted, hc.cur = true, f.stamps[1]
+	}
+	if err := hc.refresh(f.Dir); err != nil {
+		f.cacheErr = err
+	}
+}
+
 // ReadHeaderFields is ReadHeader for a caller that needs only the header
 // fields named (nil: the whole header): what it returns holds every line
 // of those fields, byte for byte and in order, and ends with the blank
@@ -194,6 +201,9 @@ func (f *Folder) ReadHeaderFields(base string, fields []string) ([]byte, time.Ti
 	hc := f.hc
 	if hc == nil || !hc.batch {
 		return f.ReadHeader(base)
+	}
+	if !hc.begun {
+		hc.begin(f)
 	}
 	rel, listed := f.names[base]
 	e, ok := hc.m[hc.key(base)]
@@ -234,12 +244,25 @@ func (hc *headerCache) header(base string, e hcEntry) ([]byte, bool) {
 	} else if rec = hc.window(e.off, int(e.n)); rec == nil {
 		return nil, false
 	}
-	got, n, err := hc.checkRecord(rec, nil)
-	if err != nil || n != len(rec) || string(got) != base {
+	if !recordOf(rec, base) {
 		hc.damaged = true // changed in place: rewritten at the next write
+		delete(hc.m, hc.key(base))
 		return nil, false
 	}
 	return rec[e.hdr:], true
+}
+
+// recordOf checks a whole record read again (its fields were checked
+// when it was first read): its checksum, and that it is base's.
+func recordOf(rec []byte, base string) bool {
+	nl := bytes.IndexByte(rec, '\n')
+	if nl < 9 || rec[8] != ' ' {
+		return false
+	}
+	sum, ok := parseU64(rec[:8], 16)
+	payload := rec[nl+1:]
+	return ok && crc32.Checksum(payload, castagnoli) == uint32(sum) &&
+		len(payload) > len(base) && string(payload[:len(base)]) == base && payload[len(base)] == ' '
 }
 
 // window returns n bytes of the file at off, reading hcChunk bytes (or n)
@@ -300,6 +323,9 @@ func (f *Folder) readHeaderCaching(base string) ([]byte, time.Time, error) {
 	}
 	hdr = ToCRLF(hdr)
 	mtime := st.Mtim.Nano()
+	if e, ok := f.hc.m[f.hc.key(base)]; ok && e.ino == st.Ino && e.size == st.Size && e.mtime == mtime {
+		return hdr, time.Unix(0, mtime), nil // kept already, without what this read needed
+	}
 	if keep, whole, ok := reduceHeader(hdr); ok {
 		e := hcEntry{ino: st.Ino, size: st.Size, mtime: mtime, whole: whole}
 		if f.hc.trusted && strings.HasPrefix(f.names[base], "cur/") {
@@ -494,8 +520,10 @@ func (hc *headerCache) parse(buf []byte, last bool) int {
 
 var errBadRecord = errors.New("header cache: bad record")
 
-// checkRecord checks the record at the start of buf and returns its base
-// name and length; with e, it fills e from it (but e.off).
+// checkRecord checks the form of the record at the start of buf and
+// returns its base name and length; with e, it fills e from it (but
+// e.off). The checksum is checked at each use (recordOf), not here: a
+// record is read far more often at a session's start than used.
 func (hc *headerCache) checkRecord(buf []byte, e *hcEntry) (base []byte, n int, err error) {
 	nl := bytes.IndexByte(buf, '\n')
 	if nl < 0 {
@@ -504,12 +532,11 @@ func (hc *headerCache) checkRecord(buf []byte, e *hcEntry) (base []byte, n int, 
 		}
 		return nil, 0, io.ErrUnexpectedEOF
 	}
-	head := bytes.Fields(buf[:nl])
-	if len(head) != 2 || len(head[0]) != 8 {
+	if nl < 10 || buf[8] != ' ' {
 		return nil, 0, errBadRecord
 	}
-	sum, ok1 := parseU64(head[0], 16)
-	size, ok2 := parseU64(head[1], 10)
+	_, ok1 := parseU64(buf[:8], 16)
+	size, ok2 := parseU64(buf[9:nl], 10)
 	if !ok1 || !ok2 || size == 0 || size > hcMaxEntry+1024 {
 		return nil, 0, errBadRecord
 	}
@@ -517,21 +544,26 @@ func (hc *headerCache) checkRecord(buf []byte, e *hcEntry) (base []byte, n int, 
 		return nil, 0, io.ErrUnexpectedEOF
 	}
 	payload := buf[nl+1 : nl+1+int(size)]
-	if crc32.Checksum(payload, castagnoli) != uint32(sum) {
-		return nil, 0, errBadRecord
-	}
 	pl := bytes.IndexByte(payload, '\n')
 	if pl < 0 {
 		return nil, 0, errBadRecord
 	}
-	f := bytes.Fields(payload[:pl])
-	if len(f) != 9 {
+	line := payload[:pl]
+	sp := bytes.IndexByte(line, ' ')
+	if sp <= 0 {
 		return nil, 0, errBadRecord
 	}
+	base, line = line[:sp], line[sp+1:]
 	var v [8]uint64
 	for i := range v {
-		x, ok := parseU64(f[i+1], 10)
-		if !ok {
+		field := line
+		if sp := bytes.IndexByte(line, ' '); sp >= 0 {
+			field, line = line[:sp], line[sp+1:]
+		} else {
+			line = nil
+		}
+		x, ok := parseU64(field, 10)
+		if !ok || (i < 7) == (line == nil) {
 			return nil, 0, errBadRecord
 		}
 		v[i] = x
@@ -544,7 +576,7 @@ func (hc *headerCache) checkRecord(buf []byte, e *hcEntry) (base []byte, n int, 
 		*e = hcEntry{n: uint32(n), hdr: uint16(nl + 1 + pl + 1), ino: v[0], size: int64(v[1]), mtime: int64(v[2]), whole: v[3] == 1,
 			stamp: hc.stampOf(dirStamp{mtime: int64(v[4]), ctime: int64(v[5]), ino: v[6], size: int64(v[7])})}
 	}
-	return f[0], n, nil
+	return base, n, nil
 }
 
 // parseU64 parses digits of base 10 or 16 (lower case), at most 64 bits.
@@ -659,7 +691,7 @@ func (hc *headerCache) rewrite(f *Folder) error {
 			rec = hc.window(e.off, int(e.n))
 		}
 		if rec != nil {
-			if b, _, cerr := hc.checkRecord(rec, nil); cerr == nil && string(b) == ent.base {
+			if recordOf(rec, ent.base) {
 				out.Write(rec)
 			}
 		}
