@@ -88,20 +88,26 @@ var cachedFields = map[string]bool{
 	"importance": true, "newsgroups": true, "list-id": true, "list-post": true,
 }
 
-// hcEntry is where one message's record is, and what it says about the
-// message file. Entries are keyed by a hash of the base name; the record
-// holds the name, and is checked on every use (checksum and name), so
-// that a collision, or a file changed in place, is a miss.
+// hcSlot is where one message's record is. Slots are keyed by a hash of
+// the base name; the record holds the name, and is checked at every use
+// (checksum and name), so that a collision, or a file changed in place,
+// is a miss. Only the record's place is read when the file is: what it
+// says is decoded at use (a session reads the places of 100,000 records,
+// and may use a hundred).
+type hcSlot struct {
+	off     int64  // of the record, in the file, or in pendData when pend
+	n       uint32 // record length
+	checked uint16 // index in stamps of a cur/ stamp the message file was found unchanged at, 0 if none
+	pend    bool
+}
+
+// hcEntry is what a record says about the message file.
 type hcEntry struct {
-	off   int64  // of the record, in the file, or in pendData when pend
-	n     uint32 // record length
-	hdr   uint16 // offset of the header in the record
-	stamp uint16 // cur/ when the entry was read: index in stamps, 0 if none
-	pend  bool
-	whole bool
 	ino   uint64
 	size  int64
 	mtime int64
+	whole bool
+	stamp dirStamp // cur/ when the entry was read, settled; zero if not
 }
 
 // headerCache is the file as read by one Folder, and what it learned
@@ -110,7 +116,7 @@ type hcEntry struct {
 // file in windows of hcChunk bytes (a search reads them in file order).
 type headerCache struct {
 	seed     maphash.Seed
-	m        map[uint64]hcEntry
+	m        map[uint64]hcSlot
 	stamps   []dirStamp // stamps[0] is none
 	stampIdx map[dirStamp]uint16
 	ino      uint64
@@ -129,11 +135,13 @@ type headerCache struct {
 }
 
 func newHeaderCache() *headerCache {
-	return &headerCache{seed: maphash.MakeSeed(), m: map[uint64]hcEntry{},
+	return &headerCache{seed: maphash.MakeSeed(), m: map[uint64]hcSlot{},
 		stamps: []dirStamp{{}}, stampIdx: map[dirStamp]uint16{}}
 }
 
 func (hc *headerCache) key(base string) uint64 { return maphash.String(hc.seed, base) }
+
+func (hc *headerCache) keyBytes(base []byte) uint64 { return maphash.Bytes(hc.seed, base) }
 
 // stampOf returns the index of st in stamps, adding it (0 when full).
 func (hc *headerCache) stampOf(st dirStamp) uint16 {
@@ -206,11 +214,16 @@ func (f *Folder) ReadHeaderFields(base string, fields []string) ([]byte, time.Ti
 		hc.begin(f)
 	}
 	rel, listed := f.names[base]
-	e, ok := hc.m[hc.key(base)]
-	if !ok || !listed || !e.serves(fields) {
+	if !listed {
+		return f.readHeaderCaching(base) // gone, or listed since: it rescans
+	}
+	sl, e, hdr, ok := hc.lookup(base)
+	if !ok || !e.serves(fields) {
 		return f.readHeaderCaching(base)
 	}
-	if !hc.trusted || e.stamp == 0 || hc.stamps[e.stamp] != hc.cur || !strings.HasPrefix(rel, "cur/") {
+	unchanged := hc.trusted && strings.HasPrefix(rel, "cur/") &&
+		(e.stamp == hc.cur || sl.checked != 0 && hc.stamps[sl.checked] == hc.cur)
+	if !unchanged {
 		var st syscall.Stat_t
 		err := f.retry(base, func(p string) error {
 			if err := syscall.Stat(p, &st); err != nil {
@@ -225,50 +238,82 @@ func (f *Folder) ReadHeaderFields(base string, fields []string) ([]byte, time.Ti
 			return f.readHeaderCaching(base)
 		}
 		if hc.trusted {
-			e.stamp = hc.stampOf(hc.cur) // checked against this listing: no stat next time
-			hc.m[hc.key(base)] = e
+			sl.checked = hc.stampOf(hc.cur) // checked against this listing: no stat next time
+			hc.m[hc.key(base)] = sl
 		}
-	}
-	hdr, ok := hc.header(base, e)
-	if !ok {
-		return f.readHeaderCaching(base)
 	}
 	return hdr, time.Unix(0, e.mtime), nil
 }
 
-// header returns the header of e's record, after checking the record.
-func (hc *headerCache) header(base string, e hcEntry) ([]byte, bool) {
-	var rec []byte
-	if e.pend {
-		rec = hc.pendData[e.off : e.off+int64(e.n)]
-	} else if rec = hc.window(e.off, int(e.n)); rec == nil {
-		return nil, false
+// lookup returns base's slot, and its entry and header from its record,
+// checked; a record that fails is forgotten, and the file marked damaged.
+func (hc *headerCache) lookup(base string) (hcSlot, hcEntry, []byte, bool) {
+	sl, ok := hc.m[hc.key(base)]
+	if !ok {
+		return sl, hcEntry{}, nil, false
 	}
-	if !recordOf(rec, base) {
+	var rec []byte
+	if sl.pend {
+		rec = hc.pendData[sl.off : sl.off+int64(sl.n)]
+	} else {
+		rec = hc.window(sl.off, int(sl.n))
+	}
+	e, hdr, err := decodeRecord(rec, base)
+	if err != nil {
 		hc.damaged = true // changed in place: rewritten at the next write
 		delete(hc.m, hc.key(base))
-		return nil, false
+		return sl, hcEntry{}, nil, false
 	}
-	return rec[e.hdr:], true
+	return sl, e, hdr, true
 }
 
-// recordOf checks a whole record read again (its fields were checked
-// when it was first read): its checksum, and that it is base's.
-func recordOf(rec []byte, base string) bool {
+// decodeRecord checks a whole record (its checksum, that it is base's) and
+// decodes it.
+func decodeRecord(rec []byte, base string) (hcEntry, []byte, error) {
 	nl := bytes.IndexByte(rec, '\n')
 	if nl < 9 || rec[8] != ' ' {
-		return false
+		return hcEntry{}, nil, errBadRecord
 	}
 	sum, ok := parseU64(rec[:8], 16)
 	payload := rec[nl+1:]
-	return ok && crc32.Checksum(payload, castagnoli) == uint32(sum) &&
-		len(payload) > len(base) && string(payload[:len(base)]) == base && payload[len(base)] == ' '
+	if !ok || crc32.Checksum(payload, castagnoli) != uint32(sum) || len(payload) <= len(base) ||
+		string(payload[:len(base)]) != base || payload[len(base)] != ' ' {
+		return hcEntry{}, nil, errBadRecord
+	}
+	pl := bytes.IndexByte(payload, '\n')
+	if pl < 0 {
+		return hcEntry{}, nil, errBadRecord
+	}
+	line := payload[len(base)+1 : pl]
+	var v [8]uint64
+	for i := range v {
+		field := line
+		if sp := bytes.IndexByte(line, ' '); sp >= 0 {
+			field, line = line[:sp], line[sp+1:]
+		} else {
+			line = nil
+		}
+		x, ok := parseU64(field, 10)
+		if !ok || (i < 7) == (line == nil) {
+			return hcEntry{}, nil, errBadRecord
+		}
+		v[i] = x
+	}
+	if v[3] > 1 {
+		return hcEntry{}, nil, errBadRecord
+	}
+	e := hcEntry{ino: v[0], size: int64(v[1]), mtime: int64(v[2]), whole: v[3] == 1,
+		stamp: dirStamp{mtime: int64(v[4]), ctime: int64(v[5]), ino: v[6], size: int64(v[7])}}
+	return e, payload[pl+1:], nil
 }
 
 // window returns n bytes of the file at off, reading hcChunk bytes (or n)
 // into a new buffer when they are not in the last one: a slice returned
 // stays valid.
 func (hc *headerCache) window(off int64, n int) []byte {
+	if n <= 0 {
+		return nil
+	}
 	if hc.win != nil && off >= hc.winOff && off+int64(n) <= hc.winOff+int64(len(hc.win)) {
 		return hc.win[off-hc.winOff : off-hc.winOff+int64(n)]
 	}
@@ -323,13 +368,13 @@ func (f *Folder) readHeaderCaching(base string) ([]byte, time.Time, error) {
 	}
 	hdr = ToCRLF(hdr)
 	mtime := st.Mtim.Nano()
-	if e, ok := f.hc.m[f.hc.key(base)]; ok && e.ino == st.Ino && e.size == st.Size && e.mtime == mtime {
+	if _, e, _, ok := f.hc.lookup(base); ok && e.ino == st.Ino && e.size == st.Size && e.mtime == mtime {
 		return hdr, time.Unix(0, mtime), nil // kept already, without what this read needed
 	}
 	if keep, whole, ok := reduceHeader(hdr); ok {
 		e := hcEntry{ino: st.Ino, size: st.Size, mtime: mtime, whole: whole}
 		if f.hc.trusted && strings.HasPrefix(f.names[base], "cur/") {
-			e.stamp = f.hc.stampOf(f.hc.cur)
+			e.stamp = f.hc.cur
 		}
 		f.hc.add(base, e, keep)
 		if len(f.hc.pendData) >= hcPendingMax {
@@ -415,22 +460,20 @@ func fieldName(b []byte) bool {
 // add formats an entry learned from a file as a record in pendData.
 func (hc *headerCache) add(base string, e hcEntry, hdr []byte) {
 	start := len(hc.pendData)
-	hc.pendData, e.hdr = appendRecord(hc.pendData, base, e, hc.stamps[e.stamp], hdr)
-	e.off, e.n, e.pend = int64(start), uint32(len(hc.pendData)-start), true
-	hc.m[hc.key(base)] = e
+	hc.pendData = appendRecord(hc.pendData, base, e, hdr)
+	hc.m[hc.key(base)] = hcSlot{off: int64(start), n: uint32(len(hc.pendData) - start), pend: true}
 }
 
-// appendRecord formats one record and returns the header's offset in it.
-func appendRecord(out []byte, base string, e hcEntry, stamp dirStamp, hdr []byte) ([]byte, uint16) {
+// appendRecord formats one record.
+func appendRecord(out []byte, base string, e hcEntry, hdr []byte) []byte {
 	whole := 0
 	if e.whole {
 		whole = 1
 	}
-	line := fmt.Sprintf("%s %d %d %d %d %s\n", base, e.ino, e.size, e.mtime, whole, stamp)
+	line := fmt.Sprintf("%s %d %d %d %d %s\n", base, e.ino, e.size, e.mtime, whole, e.stamp)
 	sum := crc32.Update(crc32.Checksum([]byte(line), castagnoli), castagnoli, hdr)
 	head := fmt.Sprintf("%08x %d\n", sum, len(line)+len(hdr))
-	out = append(append(append(out, head...), line...), hdr...)
-	return out, uint16(len(head) + len(line))
+	return append(append(append(out, head...), line...), hdr...)
 }
 
 // refresh reads the records appended since the last read, or the whole
@@ -452,6 +495,9 @@ func (hc *headerCache) refresh(dir string) error {
 	if st.Ino != hc.ino || st.Size < hc.end || hc.end == 0 || hc.fh == nil {
 		if st.Ino != hc.ino || st.Size < hc.end || hc.end == 0 {
 			hc.reset(fh, st.Ino)
+			if len(hc.m) == 0 {
+				hc.m = make(map[uint64]hcSlot, st.Size/300) // records are 300-600 bytes
+			}
 		} else {
 			hc.fh = fh
 		}
@@ -478,10 +524,10 @@ func (hc *headerCache) reset(fh *os.File, ino uint64) {
 	if hc.fh != nil && hc.fh != fh {
 		_ = hc.fh.Close() // read only
 	}
-	m := map[uint64]hcEntry{}
-	for k, e := range hc.m {
-		if e.pend {
-			m[k] = e
+	m := map[uint64]hcSlot{}
+	for k, sl := range hc.m {
+		if sl.pend {
+			m[k] = sl
 		}
 	}
 	hc.m, hc.fh, hc.ino, hc.end, hc.records, hc.damaged, hc.win = m, fh, ino, 0, 0, false, nil
@@ -500,8 +546,7 @@ func (hc *headerCache) parse(buf []byte, last bool) int {
 		used = len(hcMagic)
 	}
 	for used < len(buf) {
-		var e hcEntry
-		base, n, err := hc.checkRecord(buf[used:], &e)
+		base, n, err := scanRecord(buf[used:])
 		if errors.Is(err, io.ErrUnexpectedEOF) && !last {
 			break // the rest is in the next chunk
 		}
@@ -509,8 +554,7 @@ func (hc *headerCache) parse(buf []byte, last bool) int {
 			hc.damaged = !errors.Is(err, io.ErrUnexpectedEOF)
 			break
 		}
-		e.off = hc.end + int64(used)
-		hc.m[hc.key(string(base))] = e
+		hc.m[hc.keyBytes(base)] = hcSlot{off: hc.end + int64(used), n: uint32(n)}
 		hc.records++
 		used += n
 	}
@@ -520,11 +564,11 @@ func (hc *headerCache) parse(buf []byte, last bool) int {
 
 var errBadRecord = errors.New("header cache: bad record")
 
-// checkRecord checks the form of the record at the start of buf and
-// returns its base name and length; with e, it fills e from it (but
-// e.off). The checksum is checked at each use (recordOf), not here: a
-// record is read far more often at a session's start than used.
-func (hc *headerCache) checkRecord(buf []byte, e *hcEntry) (base []byte, n int, err error) {
+// scanRecord checks the record at the start of buf (its form and
+// checksum) and returns its base name and length; what it says is decoded
+// when it is used (decodeRecord, which checks it again: the file may have
+// been changed in place since).
+func scanRecord(buf []byte) (base []byte, n int, err error) {
 	nl := bytes.IndexByte(buf, '\n')
 	if nl < 0 {
 		if len(buf) > 32 {
@@ -535,7 +579,7 @@ func (hc *headerCache) checkRecord(buf []byte, e *hcEntry) (base []byte, n int, 
 	if nl < 10 || buf[8] != ' ' {
 		return nil, 0, errBadRecord
 	}
-	_, ok1 := parseU64(buf[:8], 16)
+	sum, ok1 := parseU64(buf[:8], 16)
 	size, ok2 := parseU64(buf[9:nl], 10)
 	if !ok1 || !ok2 || size == 0 || size > hcMaxEntry+1024 {
 		return nil, 0, errBadRecord
@@ -544,39 +588,14 @@ func (hc *headerCache) checkRecord(buf []byte, e *hcEntry) (base []byte, n int, 
 		return nil, 0, io.ErrUnexpectedEOF
 	}
 	payload := buf[nl+1 : nl+1+int(size)]
-	pl := bytes.IndexByte(payload, '\n')
-	if pl < 0 {
+	if crc32.Checksum(payload, castagnoli) != uint32(sum) {
 		return nil, 0, errBadRecord
 	}
-	line := payload[:pl]
-	sp := bytes.IndexByte(line, ' ')
-	if sp <= 0 {
+	sp := bytes.IndexByte(payload, ' ')
+	if sp <= 0 || bytes.IndexByte(payload[:sp], '\n') >= 0 {
 		return nil, 0, errBadRecord
 	}
-	base, line = line[:sp], line[sp+1:]
-	var v [8]uint64
-	for i := range v {
-		field := line
-		if sp := bytes.IndexByte(line, ' '); sp >= 0 {
-			field, line = line[:sp], line[sp+1:]
-		} else {
-			line = nil
-		}
-		x, ok := parseU64(field, 10)
-		if !ok || (i < 7) == (line == nil) {
-			return nil, 0, errBadRecord
-		}
-		v[i] = x
-	}
-	if v[3] > 1 {
-		return nil, 0, errBadRecord
-	}
-	n = nl + 1 + int(size)
-	if e != nil {
-		*e = hcEntry{n: uint32(n), hdr: uint16(nl + 1 + pl + 1), ino: v[0], size: int64(v[1]), mtime: int64(v[2]), whole: v[3] == 1,
-			stamp: hc.stampOf(dirStamp{mtime: int64(v[4]), ctime: int64(v[5]), ino: v[6], size: int64(v[7])})}
-	}
-	return base, n, nil
+	return payload[:sp], nl + 1 + int(size), nil
 }
 
 // parseU64 parses digits of base 10 or 16 (lower case), at most 64 bits.
@@ -646,10 +665,10 @@ func (hc *headerCache) flush(f *Folder) error {
 	}
 	// The file was hc.end bytes long under our lock: the records now
 	// follow there.
-	for k, e := range hc.m {
-		if e.pend {
-			e.off, e.pend = e.off+hc.end, false
-			hc.m[k] = e
+	for k, sl := range hc.m {
+		if sl.pend {
+			sl.off, sl.pend = sl.off+hc.end, false
+			hc.m[k] = sl
 			hc.records++
 		}
 	}
@@ -660,8 +679,8 @@ func (hc *headerCache) flush(f *Folder) error {
 
 // dropPending forgets the pending entries (they could not be written).
 func (hc *headerCache) dropPending() {
-	for k, e := range hc.m {
-		if e.pend {
+	for k, sl := range hc.m {
+		if sl.pend {
 			delete(hc.m, k)
 		}
 	}
@@ -680,25 +699,23 @@ func (hc *headerCache) rewrite(f *Folder) error {
 		if _, ok := f.names[ent.base]; !ok || f.ul.uids[ent.base] != ent.uid {
 			continue
 		}
-		e, ok := hc.m[hc.key(ent.base)]
-		if !ok || int64(out.Len())+int64(e.n) > hcMaxFile {
+		sl, ok := hc.m[hc.key(ent.base)]
+		if !ok || int64(out.Len())+int64(sl.n) > hcMaxFile {
 			continue
 		}
 		var rec []byte
-		if e.pend {
-			rec = hc.pendData[e.off : e.off+int64(e.n)]
+		if sl.pend {
+			rec = hc.pendData[sl.off : sl.off+int64(sl.n)]
 		} else {
-			rec = hc.window(e.off, int(e.n))
+			rec = hc.window(sl.off, int(sl.n))
 		}
-		if rec != nil {
-			if recordOf(rec, ent.base) {
-				out.Write(rec)
-			}
+		if _, _, err := decodeRecord(rec, ent.base); err == nil {
+			out.Write(rec)
 		}
 	}
 	hc.pendData = nil
 	hc.reset(nil, 0)
-	hc.m = map[uint64]hcEntry{}
+	hc.m = map[uint64]hcSlot{}
 	if err = writeCache(filepath.Join(f.Dir, HeaderCacheName), nil, out.Bytes()); err != nil {
 		return err
 	}
