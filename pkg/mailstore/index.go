@@ -216,8 +216,22 @@ func parseIndex(data []byte) (*index, error) {
 			return nil, err
 		}
 	}
+	if x.ul.dups {
+		x.fixDups()
+	}
 	x.ul.gen = 1
 	return x, nil
+}
+
+// fixDups gives each base its first UID again.
+func (x *index) fixDups() {
+	seen := make(map[string]bool, len(x.ul.uids))
+	for _, e := range x.ul.order {
+		if !seen[e.base] {
+			seen[e.base] = true
+			x.ul.uids[e.base] = e.uid
+		}
+	}
 }
 
 // entry parses "<uid> <base>" or "<uid> cur/<name>", with the rules of
@@ -231,20 +245,22 @@ func (x *index) entry(l string) error {
 	rel := l[sp+1:]
 	name, live := strings.CutPrefix(rel, "cur/")
 	base, _ := splitName(name)
-	if !ok || base == "" || strings.ContainsAny(base, "/ ") {
+	if !ok || base == "" || strings.IndexByte(base, '/') >= 0 || strings.IndexByte(base, ' ') >= 0 {
 		return errBadIndex
 	}
 	ul := &x.ul
 	if n := len(ul.order); n > 0 && uid <= ul.order[n-1].uid {
 		return errBadIndex
 	}
-	if _, dup := ul.uids[base]; dup {
+	n := len(ul.uids)
+	ul.uids[base] = uid
+	if len(ul.uids) == n {
+		// A base listed twice: its first UID counts (parseEntry), which
+		// fixDups puts back.
 		ul.dups = true
 		if live {
 			return errBadIndex // the file belongs to the base's first line
 		}
-	} else {
-		ul.uids[base] = uid
 	}
 	ul.order = append(ul.order, entry{uid, base})
 	ul.next = max(ul.next, uid+1)
