@@ -295,3 +295,43 @@ func TestHeaderCacheOtherProcess(t *testing.T) {
 		t.Fatalf("%d entries", n)
 	}
 }
+
+// TestHeaderCacheLimits: an entry whose fields pass hcMaxEntry is not
+// kept, and nothing is appended that would take the file past hcMaxFile;
+// the answers are the files' either way.
+func TestHeaderCacheLimits(t *testing.T) {
+	s := newStore(t)
+	huge := "Received: x\nSubject: " + strings.Repeat("long ", 2000) + "\nFrom: a@example.test\n\nbody\n"
+	for _, m := range []string{huge, "Subject: small\n\nbody\n"} {
+		if _, err := maildir.Deliver(s.Root, []byte(m), strings.NewReader("")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	snap, _, err := inbox(t, s).Sync(true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkHeaders(t, s, snap)
+	if n := cacheFileOK(t, s); n != 1 {
+		t.Fatalf("%d entries: the one over %d bytes was kept", n, hcMaxEntry)
+	}
+
+	old := hcMaxFile
+	t.Cleanup(func() { hcMaxFile = old })
+	path := filepath.Join(s.Root, HeaderCacheName)
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hcMaxFile = fi.Size() + 10 // no room for one more record
+	if _, err := maildir.Deliver(s.Root, []byte("Subject: third\n\nbody\n"), strings.NewReader("")); err != nil {
+		t.Fatal(err)
+	}
+	if snap, _, err = inbox(t, s).Sync(true); err != nil {
+		t.Fatal(err)
+	}
+	checkHeaders(t, s, snap)
+	if after, err := os.Stat(path); err != nil || after.Size() != fi.Size() {
+		t.Fatalf("the file grew past its limit: %v, %v", after, err)
+	}
+}
