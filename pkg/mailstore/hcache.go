@@ -339,11 +339,28 @@ func (e hcEntry) serves(fields []string) bool {
 		return false
 	}
 	for _, k := range fields {
-		if !cachedFields[strings.ToLower(k)] {
+		if !isCachedField(k) {
 			return false
 		}
 	}
 	return true
+}
+
+// isCachedField reports whether a field name (any case) is in
+// cachedFields, without allocating.
+func isCachedField(k string) bool {
+	var buf [16]byte
+	if len(k) > len(buf) {
+		return false // none is longer
+	}
+	for i := 0; i < len(k); i++ {
+		c := k[i]
+		if c >= 'A' && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		buf[i] = c
+	}
+	return cachedFields[string(buf[:len(k)])]
 }
 
 // readHeaderCaching reads the header from the file, as ReadHeader does,

@@ -335,3 +335,16 @@ func TestHeaderCacheLimits(t *testing.T) {
 		t.Fatalf("the file grew past its limit: %v, %v", after, err)
 	}
 }
+
+// TestCachedFieldNames: every cached field is found in any case (the
+// lookup bounds names to 16 bytes).
+func TestCachedFieldNames(t *testing.T) {
+	for k := range cachedFields {
+		if !isCachedField(strings.ToUpper(k)) || !isCachedField(k) || strings.ToLower(k) != k {
+			t.Errorf("%q not found", k)
+		}
+	}
+	if isCachedField("X-Other") || isCachedField("Subject-Extended-Field-Name") {
+		t.Error("a field not kept is found")
+	}
+}
