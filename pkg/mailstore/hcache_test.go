@@ -3,6 +3,7 @@ package mailstore
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -346,5 +347,58 @@ func TestCachedFieldNames(t *testing.T) {
 	}
 	if isCachedField("X-Other") || isCachedField("Subject-Extended-Field-Name") {
 		t.Error("a field not kept is found")
+	}
+}
+
+// TestHeaderCacheConcurrentWriters: sessions that learn headers at once
+// (each its own Folder, as in its own process) append under the lock
+// without damaging the file, and every entry ends up in it.
+func TestHeaderCacheConcurrentWriters(t *testing.T) {
+	const n, writers = 120, 4
+	s := newStore(t)
+	for i := range n {
+		m := fmt.Sprintf("Subject: message %d\nFrom: w%d@example.test\n%s\nbody\n", i, i, strings.Repeat("X-Pad: "+strings.Repeat("p", 60)+"\n", 40))
+		if _, err := maildir.Deliver(s.Root, []byte(m), strings.NewReader("")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	snap, _, err := inbox(t, s).Sync(true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	errs := make(chan error, writers)
+	for w := range writers {
+		go func() {
+			f, err := s.Folder("INBOX")
+			if err == nil {
+				_, _, err = f.Sync(false)
+			}
+			for round := 0; err == nil && round < 5; round++ {
+				end := f.HeaderBatch()
+				for k := range n / 2 { // half of them, from a different place each time
+					m := snap.Msgs[(w*31+round*17+k)%n]
+					var got []byte
+					if got, _, err = f.ReadHeaderFields(m.Base, []string{"Subject"}); err != nil {
+						break
+					}
+					if want := fmt.Sprintf("Subject: message %d\r\n", m.UID-1); !bytes.Contains(got, []byte(want)) {
+						err = fmt.Errorf("UID %d: %q", m.UID, got)
+						break
+					}
+				}
+				if eerr := end(); err == nil {
+					err = eerr
+				}
+			}
+			errs <- err
+		}()
+	}
+	for range writers {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := cacheFileOK(t, s); got != n {
+		t.Fatalf("%d entries for %d messages", got, n)
 	}
 }
