@@ -44,7 +44,8 @@ import (
 //
 // The file is a line "mailsrv-headers 1" and records, appended under the
 // lock file HeaderCacheName.lock in one write per command (or per
-// hcPendingMax bytes learned):
+// hcPendingMax bytes learned; a command waits at most hcLockWait for the
+// lock, and drops what it learned past that):
 //
 //	<crc32c of the payload, 8 hex> <payload bytes>\n<payload>
 //	payload: <base> <inode> <size> <mtime ns> <whole 0|1> <cur/ stamp>\n<header>
@@ -57,7 +58,8 @@ import (
 // current command (HeaderBatch: no file was renamed into, out of or
 // within cur/ since); otherwise the message file's inode, size and mtime
 // must match the entry's. Reading stops at the first record that is
-// incomplete or fails its checksum; a writer that finds such a record
+// incomplete, malformed or fails its checksum (checked again at each use:
+// the file may be changed in place); a writer that finds such a record
 // (under the lock, so no one is writing it) rewrites the file with the
 // good records of listed messages, as it does when most records are dead
 // or the file is missing or not a header cache. A Maildir message's
@@ -72,6 +74,7 @@ const (
 	hcMaxEntry      = 8192
 	hcChunk         = 1 << 20
 	hcPendingMax    = 4 << 20
+	hcLockWait      = time.Second
 )
 
 // hcMaxFile bounds the file: past it, new entries are not written (a
@@ -639,7 +642,9 @@ func parseU64(b []byte, base uint64) (uint64, bool) {
 // flush writes the pending records under the lock: appended, or in a
 // rewrite of the file when it is missing, damaged or mostly dead.
 func (hc *headerCache) flush(f *Folder) error {
-	unlock, err := lock(filepath.Join(f.Dir, hcLockName))
+	// A command does not wait long for a cache: what it learned is
+	// dropped if another process holds the lock (or left it stale).
+	unlock, err := lockWithin(filepath.Join(f.Dir, hcLockName), hcLockWait)
 	if err != nil {
 		hc.dropPending()
 		return err

@@ -402,3 +402,43 @@ func TestHeaderCacheConcurrentWriters(t *testing.T) {
 		t.Fatalf("%d entries for %d messages", got, n)
 	}
 }
+
+// TestHeaderCacheLockHeld: a command does not wait more than hcLockWait
+// for the cache's lock: what it learned is dropped, its answers stand.
+func TestHeaderCacheLockHeld(t *testing.T) {
+	s, snap := hcStore(t)
+	lockPath := filepath.Join(s.Root, hcLockName)
+	if err := os.WriteFile(lockPath, []byte("held\n"), 0600); err != nil {
+		t.Fatal(err)
+	}
+	f := inbox(t, s)
+	if _, _, err := f.Sync(false); err != nil {
+		t.Fatal(err)
+	}
+	end := f.HeaderBatch()
+	for _, m := range snap.Msgs {
+		want, _, err := f.ReadHeader(m.Base)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, _, err := f.ReadHeaderFields(m.Base, []string{"Subject"})
+		if err != nil || fieldLines(got, []string{"Subject"}) != fieldLines(want, []string{"Subject"}) {
+			t.Fatalf("%q, %v", got, err)
+		}
+	}
+	start := time.Now()
+	err := end()
+	if !errors.Is(err, ErrLockTimeout) || time.Since(start) > 20*hcLockWait {
+		t.Fatalf("end with the lock held: %v after %v", err, time.Since(start))
+	}
+	if _, err := os.Stat(filepath.Join(s.Root, HeaderCacheName)); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("written without the lock: %v", err)
+	}
+	if err := os.Remove(lockPath); err != nil {
+		t.Fatal(err)
+	}
+	checkHeaders(t, s, snap)
+	if n := cacheFileOK(t, s); n != len(snap.Msgs)-1 {
+		t.Fatalf("%d entries after the lock was freed", n)
+	}
+}
