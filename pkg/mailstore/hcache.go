@@ -118,9 +118,9 @@ type hcEntry struct {
 // the entries' places are kept in memory; their records are read from the
 // file in windows of hcChunk bytes (a search reads them in file order).
 type headerCache struct {
-	seed     maphash.Seed
-	m        map[uint64]hcSlot
-	stamps   []dirStamp // stamps[0] is none
+	base     *hcBase           // places kept by the process (hcshare.go), under m
+	m        map[uint64]hcSlot // this Folder's own
+	stamps   []dirStamp        // stamps[0] is none
 	stampIdx map[dirStamp]uint16
 	ino      uint64
 	end      int64 // bytes of the file read (whole records)
@@ -138,13 +138,13 @@ type headerCache struct {
 }
 
 func newHeaderCache() *headerCache {
-	return &headerCache{seed: maphash.MakeSeed(), m: map[uint64]hcSlot{},
+	return &headerCache{m: map[uint64]hcSlot{},
 		stamps: []dirStamp{{}}, stampIdx: map[dirStamp]uint16{}}
 }
 
-func (hc *headerCache) key(base string) uint64 { return maphash.String(hc.seed, base) }
+func (hc *headerCache) key(base string) uint64 { return maphash.String(hcSeed, base) }
 
-func (hc *headerCache) keyBytes(base []byte) uint64 { return maphash.Bytes(hc.seed, base) }
+func (hc *headerCache) keyBytes(base []byte) uint64 { return maphash.Bytes(hcSeed, base) }
 
 // stampOf returns the index of st in stamps, adding it (0 when full).
 func (hc *headerCache) stampOf(st dirStamp) uint16 {
@@ -201,6 +201,7 @@ func (hc *headerCache) begin(f *Folder) {
 	if err := hc.refresh(f.Dir); err != nil {
 		f.cacheErr = err
 	}
+	hc.share(f.Dir)
 }
 
 // ReadHeaderFields is ReadHeader for a caller that needs only the header
@@ -251,7 +252,7 @@ func (f *Folder) ReadHeaderFields(base string, fields []string) ([]byte, time.Ti
 // lookup returns base's slot, and its entry and header from its record,
 // checked; a record that fails is forgotten, and the file marked damaged.
 func (hc *headerCache) lookup(base string) (hcSlot, hcEntry, []byte, bool) {
-	sl, ok := hc.m[hc.key(base)]
+	sl, ok := hc.slot(hc.key(base))
 	if !ok {
 		return sl, hcEntry{}, nil, false
 	}
@@ -264,7 +265,7 @@ func (hc *headerCache) lookup(base string) (hcSlot, hcEntry, []byte, bool) {
 	e, hdr, err := decodeRecord(rec, base)
 	if err != nil {
 		hc.damaged = true // changed in place: rewritten at the next write
-		delete(hc.m, hc.key(base))
+		hc.forget(hc.key(base))
 		return sl, hcEntry{}, nil, false
 	}
 	return sl, e, hdr, true
@@ -515,7 +516,8 @@ func (hc *headerCache) refresh(dir string) error {
 	if st.Ino != hc.ino || st.Size < hc.end || hc.end == 0 || hc.fh == nil {
 		if st.Ino != hc.ino || st.Size < hc.end || hc.end == 0 {
 			hc.reset(fh, st.Ino)
-			if len(hc.m) == 0 {
+			hc.adoptShared(dir, st.Ino, st.Size) // hcshare.go
+			if hc.base == nil && len(hc.m) == 0 {
 				hc.m = make(map[uint64]hcSlot, st.Size/300) // records are 300-600 bytes
 			}
 		} else {
@@ -551,6 +553,7 @@ func (hc *headerCache) reset(fh *os.File, ino uint64) {
 		}
 	}
 	hc.m, hc.fh, hc.ino, hc.end, hc.records, hc.damaged, hc.win = m, fh, ino, 0, 0, false, nil
+	hc.base = nil
 }
 
 // parse reads the records in buf, which starts at hc.end, and returns the
@@ -721,7 +724,7 @@ func (hc *headerCache) rewrite(f *Folder) error {
 		if _, ok := f.names[ent.base]; !ok || f.ul.uids[ent.base] != ent.uid {
 			continue
 		}
-		sl, ok := hc.m[hc.key(ent.base)]
+		sl, ok := hc.slot(hc.key(ent.base))
 		if !ok || int64(out.Len())+int64(sl.n) > hcMaxFile {
 			continue
 		}

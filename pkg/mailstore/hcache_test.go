@@ -442,3 +442,90 @@ func TestHeaderCacheLockHeld(t *testing.T) {
 		t.Fatalf("%d entries after the lock was freed", n)
 	}
 }
+
+// TestHeaderCacheShared: a later session of the same process takes the
+// record places an earlier one read, answers as the files do, and still
+// sees a message replaced by another process; the places kept carry
+// nothing of the session that kept them.
+func TestHeaderCacheShared(t *testing.T) {
+	const n = 1200 // past the least worth keeping
+	s := newStore(t)
+	for i := range n {
+		name := fmt.Sprintf("%d.M%dP1Q%d.host,S=40:2,S", 1600000000+i, i, i)
+		if err := os.WriteFile(filepath.Join(s.Root, "cur", name), fmt.Appendf(nil, "Subject: number %d\nFrom: x@example.test\n\nbody\n", i), 0600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	snap, _, err := inbox(t, s).Sync(true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	read := func(f *Folder, m Message) string {
+		t.Helper()
+		got, _, err := f.ReadHeaderFields(m.Base, []string{"Subject"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fieldLines(got, []string{"Subject"})
+	}
+	session := func(check func(f *Folder)) *Folder {
+		t.Helper()
+		f := inbox(t, s)
+		if _, _, err := f.Sync(false); err != nil {
+			t.Fatal(err)
+		}
+		end := f.HeaderBatch()
+		check(f)
+		if err := end(); err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	all := func(f *Folder) {
+		for _, m := range snap.Msgs {
+			if got, want := read(f, m), fmt.Sprintf("Subject: number %d\r\n", m.UID-1); got != want {
+				t.Fatalf("UID %d: %q, want %q", m.UID, got, want)
+			}
+		}
+	}
+	session(all) // writes the cache
+	session(all) // reads it whole, and keeps the places
+	c := session(all)
+	if c.hc.base == nil || len(c.hc.base.m) != n {
+		t.Fatalf("the third session did not take the kept places: %v", c.hc)
+	}
+	for _, sl := range c.hc.base.m {
+		if sl.checked != 0 || sl.pend {
+			t.Fatalf("a kept place carries a session's state: %+v", sl)
+		}
+	}
+
+	m := snap.Msgs[7]
+	p := filepath.Join(s.Root, c.names[m.Base])
+	tmp := filepath.Join(s.Root, "tmp", "replacement")
+	if err := os.WriteFile(tmp, []byte("Subject: REPLACED\n\nbody\n"), 0600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, p); err != nil {
+		t.Fatal(err)
+	}
+	d := session(func(f *Folder) {
+		if got := read(f, m); got != "Subject: REPLACED\r\n" {
+			t.Fatalf("replaced message: %q", got)
+		}
+	})
+	if d.hc.base == nil {
+		t.Fatal("the fourth session did not take the kept places")
+	}
+	if err := os.Remove(filepath.Join(s.Root, HeaderCacheName)); err != nil {
+		t.Fatal(err)
+	}
+	e := session(func(f *Folder) {
+		if got := read(f, m); got != "Subject: REPLACED\r\n" {
+			t.Fatalf("replaced message, cache deleted: %q", got)
+		}
+	})
+	if e.hc.base != nil && e.hc.base.ino != e.hc.ino {
+		t.Fatal("places kept for a file that is gone were used")
+	}
+}
