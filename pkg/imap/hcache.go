@@ -67,65 +67,79 @@ func (s *session) headerBatch(f *mailstore.Folder) func() {
 
 // headerPart parses a header block as parseMessage parses a message's
 // header, without the MIME structure that header-only items and search
-// keys do not use. With fields, it parses only the lines of those fields
-// (what a search reads), when every line of the header is a field or a
-// continuation and it ends with the blank line, so that the parse cannot
-// differ from the whole header's.
+// keys do not use. With fields, the header holds only those fields (what
+// a search reads). A header made of well-formed fields ended by a blank
+// line is split here and its fields added as go-message's ReadHeader
+// adds them (same key and value rules, first occurrence first), without
+// the reader's buffers; any other goes through ReadHeader whole. The fuzz
+// target FuzzHeaderPart holds the two to the same answers.
 func headerPart(data []byte, fields []string) *part {
-	if fields != nil {
-		if only, ok := onlyFields(data, fields); ok {
-			data = only
-		}
-	}
 	p := &part{raw: data, hdrLen: len(data)}
 	if i := bytes.Index(data, []byte("\r\n\r\n")); i >= 0 && !bytes.HasPrefix(data, []byte("\r\n")) {
 		p.hdrLen = i + 4
 	} else if bytes.HasPrefix(data, []byte("\r\n")) {
 		p.hdrLen = 2
 	}
-	size := min(max(p.hdrLen, 16), 4096)
-	h, err := textproto.ReadHeader(bufio.NewReaderSize(bytes.NewReader(data[:p.hdrLen]), size))
+	if kvs, ok := splitFields(data[:p.hdrLen], fields); ok {
+		var h textproto.Header
+		for i := len(kvs) - 1; i >= 0; i-- { // ReadHeader keeps them last first
+			h.AddRaw(kvs[i])
+		}
+		p.header = message.Header{Header: h}
+		return p
+	}
+	// As parsePart reads it: the buffer's size changes what a last line
+	// without its newline gives.
+	h, err := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(data[:p.hdrLen])))
 	if err == nil {
 		p.header = message.Header{Header: h}
 	}
 	return p
 }
 
-// onlyFields returns the lines of the named fields of a header and the
-// blank line; false when the header is not made of well-formed fields
-// ended by a blank line.
-func onlyFields(hdr []byte, fields []string) ([]byte, bool) {
-	if !bytes.HasSuffix(hdr, []byte("\r\n\r\n")) {
+// splitFields returns the raw fields (a line and its continuation lines,
+// CRLF included) of a header, those named in fields or all for nil; false
+// when the header is not made of well-formed fields (a name of printable
+// US-ASCII but ':', RFC 5322 section 3.6.8) ended by a blank line.
+func splitFields(hdr []byte, fields []string) ([][]byte, bool) {
+	if !bytes.HasSuffix(hdr, []byte("\r\n")) || len(hdr) > 2 && !bytes.HasSuffix(hdr, []byte("\r\n\r\n")) {
 		return nil, false
 	}
-	var out []byte
-	in, started := false, false
+	var out [][]byte
+	in := false
 	for rest := hdr; ; {
 		i := bytes.Index(rest, []byte("\r\n")) + 2
 		line := rest[:i]
 		rest = rest[i:]
 		switch {
 		case i == 2:
-			return append(out, line...), true
+			return out, true
 		case line[0] == ' ' || line[0] == '\t':
-			if !started {
-				return nil, false
+			if len(out) == 0 && !in {
+				if len(rest)+i == len(hdr) {
+					return nil, false // continues nothing
+				}
+				continue // continues a field not kept
+			}
+			if in {
+				k := len(out) - 1
+				out[k] = out[k][:len(out[k])+i] // the field and its continuation are one slice
 			}
 		default:
 			name, _, found := bytes.Cut(line, []byte(":"))
 			if !found || len(name) == 0 || hasControl(name) {
 				return nil, false
 			}
-			in, started = false, true
+			in = fields == nil
 			for _, f := range fields {
 				if len(f) == len(name) && strings.EqualFold(f, string(name)) {
 					in = true
 					break
 				}
 			}
-		}
-		if in {
-			out = append(out, line...)
+			if in {
+				out = append(out, line)
+			}
 		}
 	}
 }
