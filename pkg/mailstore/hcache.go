@@ -51,13 +51,14 @@ import (
 //	payload: <base> <inode> <size> <mtime ns> <whole 0|1> <cur/ stamp>\n<header>
 //
 // A later record for a base replaces an earlier one. Entries are never
-// trusted blindly: a message not in the folder's listing is gone (the
-// entry is ignored, and dropped at the next rewrite), and an entry is used
-// without a stat only when cur/ still has the stamp it had, settled, when
-// the entry was read or last checked, and had it at the start of the
-// current command (HeaderBatch: no file was renamed into, out of or
-// within cur/ since); otherwise the message file's inode, size and mtime
-// must match the entry's. Reading stops at the first record that is
+// trusted blindly. One is used as it is only when cur/ still has the
+// stamp it had, settled, when the entry was read from there (or last
+// checked), and had it at the start of the current command (HeaderBatch):
+// no file was renamed into, out of or within cur/ since, so the message's
+// file is there, unchanged. Otherwise the message must be in the folder's
+// listing (one that is not is gone: its entry is ignored, and dropped at
+// the next rewrite) and its file's inode, size and mtime must match the
+// entry's. Reading stops at the first record that is
 // incomplete, malformed or fails its checksum (checked again at each use:
 // the file may be changed in place); a writer that finds such a record
 // (under the lock, so no one is writing it) rewrites the file with the
@@ -217,34 +218,32 @@ func (f *Folder) ReadHeaderFields(base string, fields []string) ([]byte, time.Ti
 	if !hc.begun {
 		hc.begin(f)
 	}
+	sl, e, hdr, ok := hc.lookup(base)
+	if ok && hc.trusted && e.serves(fields) && (e.stamp == hc.cur || sl.checked != 0 && hc.stamps[sl.checked] == hc.cur) {
+		// cur/ has not changed since the entry was read (or checked)
+		// from there: the file is still there, as it was.
+		return hdr, time.Unix(0, e.mtime), nil
+	}
 	rel, listed := f.names[base]
-	if !listed {
+	if !ok || !listed || !e.serves(fields) {
 		return f.readHeaderCaching(base) // gone, or listed since: it rescans
 	}
-	sl, e, hdr, ok := hc.lookup(base)
-	if !ok || !e.serves(fields) {
+	var st syscall.Stat_t
+	err := f.retry(base, func(p string) error {
+		if err := syscall.Stat(p, &st); err != nil {
+			return &os.PathError{Op: "stat", Path: p, Err: err}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, time.Time{}, err // ErrGone: expunged
+	}
+	if st.Ino != e.ino || st.Size != e.size || st.Mtim.Nano() != e.mtime {
 		return f.readHeaderCaching(base)
 	}
-	unchanged := hc.trusted && strings.HasPrefix(rel, "cur/") &&
-		(e.stamp == hc.cur || sl.checked != 0 && hc.stamps[sl.checked] == hc.cur)
-	if !unchanged {
-		var st syscall.Stat_t
-		err := f.retry(base, func(p string) error {
-			if err := syscall.Stat(p, &st); err != nil {
-				return &os.PathError{Op: "stat", Path: p, Err: err}
-			}
-			return nil
-		})
-		if err != nil {
-			return nil, time.Time{}, err // ErrGone: expunged
-		}
-		if st.Ino != e.ino || st.Size != e.size || st.Mtim.Nano() != e.mtime {
-			return f.readHeaderCaching(base)
-		}
-		if hc.trusted {
-			sl.checked = hc.stampOf(hc.cur) // checked against this listing: no stat next time
-			hc.m[hc.key(base)] = sl
-		}
+	if hc.trusted && strings.HasPrefix(rel, "cur/") {
+		sl.checked = hc.stampOf(hc.cur) // checked against this listing: no stat next time
+		hc.m[hc.key(base)] = sl
 	}
 	return hdr, time.Unix(0, e.mtime), nil
 }
