@@ -25,6 +25,8 @@ func hcacheMessages() []string {
 		received + "Subject: budget review, large\nCc: \"Mei\" <mei@example.test>\nDKIM-Signature: v=1; a=rsa-sha256;\n\tb=" + strings.Repeat("A", 3000) + "\n\nbody\n",
 		" continuation first\nSubject: odd\n\nbody\n",
 		"From: d@example.test\nSubject: =?ISO-8859-1?Q?Caf=E9?= budget\nReply-To: r@example.test\n\nbody\n",
+		"From: m@example.test\nSubject: multi\nMIME-Version: 1.0\nContent-Type: multipart/alternative; boundary=\"b1\"\n\n" +
+			"--b1\nContent-Type: text/plain; charset=utf-8\n\nplain\n--b1\nContent-Type: text/html\n\n<p>html</p>\n--b1--\n",
 	}
 }
 
@@ -83,7 +85,7 @@ func TestIMAPDHeaderCacheImaplib(t *testing.T) {
 	if after := sizeOf(caches[0]); after != before {
 		t.Fatalf("the warm session added %d bytes to the header cache: it read files", after-before)
 	}
-	for _, want := range []string{"S=C3=B8ren", "budget review", "X-Other: not cached", "('HEADER', 'SUBJECT', '\"budget review\"') OK [b'2 5']"} {
+	for _, want := range []string{"S=C3=B8ren", "BODYSTRUCTURE ((\"text\" \"plain\" (\"charset\" \"utf-8\")", "budget review", "X-Other: not cached", "('HEADER', 'SUBJECT', '\"budget review\"') OK [b'2 5']"} {
 		if !strings.Contains(cold, want) {
 			t.Fatalf("the dump lacks %q:\n%s", want, cold)
 		}

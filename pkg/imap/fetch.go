@@ -210,7 +210,7 @@ func (s *session) fetchOne(i int, its []fetchItem) error {
 	if v.gone {
 		return mailstore.ErrGone
 	}
-	var data []byte
+	var data, structure []byte // structure: a kept BODYSTRUCTURE (hcache.go)
 	var mtime time.Time
 	var root *part
 	setSeen := false
@@ -221,16 +221,9 @@ func (s *session) fetchOne(i int, its []fetchItem) error {
 		}
 		if data == nil {
 			var err error
-			read, parse := sel.folder.Read, parseMessage
-			if headerOnly(its) { // what mail clients list folders with
-				fields := fetchFields(its)
-				read = func(b string) ([]byte, time.Time, error) { return sel.folder.ReadHeaderFields(b, fields) }
-				parse = func(h []byte) *part { return headerPart(h, nil) }
-			}
-			if data, mtime, err = read(v.Base); err != nil {
+			if data, mtime, root, structure, err = s.readFor(v.Base, its); err != nil {
 				return err
 			}
-			root = parse(data)
 		}
 		if (it.name == "BODY" && it.sec != nil || it.name == "BINARY" || it.name == "RFC822" || it.name == "RFC822.TEXT") &&
 			!it.peek && !sel.readOnly && !v.Flags.Has('S') {
@@ -268,6 +261,10 @@ func (s *session) fetchOne(i int, its []fetchItem) error {
 		}
 		if b, ok := decoded[k]; ok {
 			writeBinary(w, it, b)
+			continue
+		}
+		if it.name == "BODYSTRUCTURE" && structure != nil {
+			w.Raw("BODYSTRUCTURE " + string(structure))
 			continue
 		}
 		if err := s.fetchItem(v.Message, it, data, mtime, root); err != nil {

@@ -4,10 +4,12 @@ import (
 	"bufio"
 	"bytes"
 	"strings"
+	"time"
 
 	"github.com/emersion/go-message"
 	"github.com/emersion/go-message/textproto"
 
+	"mailsrv/pkg/imap/wire"
 	"mailsrv/pkg/mailstore"
 )
 
@@ -36,6 +38,52 @@ func fetchFields(its []fetchItem) []string {
 		}
 	}
 	return fields
+}
+
+// readFor reads what the FETCH items of one message need: its header
+// alone through the header cache when that is enough (what mail clients
+// list folders with), a kept BODYSTRUCTURE with it when they ask for no
+// more (structure, written as it is), or the whole message, keeping the
+// BODYSTRUCTURE it has when it was asked for.
+func (s *session) readFor(base string, its []fetchItem) (data []byte, mtime time.Time, root *part, structure []byte, err error) {
+	f := s.sel.folder
+	var rest []fetchItem // the items but BODYSTRUCTURE
+	for _, it := range its {
+		if it.name != "BODYSTRUCTURE" {
+			rest = append(rest, it)
+		}
+	}
+	switch {
+	case len(rest) == len(its) && headerOnly(its):
+		if data, mtime, err = f.ReadHeaderFields(base, fetchFields(its)); err != nil {
+			return nil, time.Time{}, nil, nil, err
+		}
+		return data, mtime, headerPart(data, nil), nil, nil
+	case headerOnly(rest):
+		hdr, bs, t, ok, err := f.CachedStructure(base, fetchFields(rest))
+		if err != nil {
+			return nil, time.Time{}, nil, nil, err
+		}
+		if ok {
+			return hdr, t, headerPart(hdr, nil), bs, nil
+		}
+		data, mtime, keep, err := f.ReadWhole(base)
+		if err != nil {
+			return nil, time.Time{}, nil, nil, err
+		}
+		root = parseMessage(data)
+		var b bytes.Buffer
+		w := wire.NewWriter(&b)
+		writeBodyStructure(w, root, true)
+		if w.Flush() == nil {
+			keep(b.Bytes())
+		}
+		return data, mtime, root, nil, nil
+	}
+	if data, mtime, err = f.Read(base); err != nil {
+		return nil, time.Time{}, nil, nil, err
+	}
+	return data, mtime, parseMessage(data), nil, nil
 }
 
 // searchFields returns the header fields that the keys of a search read

@@ -48,7 +48,9 @@ import (
 // lock, and drops what it learned past that):
 //
 //	<crc32c of the payload, 8 hex> <payload bytes>\n<payload>
-//	payload: <base> <inode> <size> <mtime ns> <whole 0|1> <cur/ stamp>\n<header>
+//	payload: <base> <inode> <size> <mtime ns> <whole 0|1> <cur/ stamp> <structure bytes>\n<header><structure>
+//
+// (structure: what the caller kept from the whole message, hstruct.go)
 //
 // A later record for a base replaces an earlier one. Entries are never
 // trusted blindly. One is used as it is only when cur/ still has the
@@ -76,6 +78,7 @@ const (
 	hcChunk         = 1 << 20
 	hcPendingMax    = 4 << 20
 	hcLockWait      = time.Second
+	hcMaxStructure  = 16384 // a larger structure is not kept
 )
 
 // hcMaxFile bounds the file: past it, new entries are not written (a
@@ -112,6 +115,9 @@ type hcEntry struct {
 	mtime int64
 	whole bool
 	stamp dirStamp // cur/ when the entry was read, settled; zero if not
+	// structure is what the caller derived from the whole message
+	// (KeepStructure: imap's BODYSTRUCTURE), empty if none
+	structure []byte
 }
 
 // headerCache is the file as read by one Folder, and what it learned
@@ -218,15 +224,32 @@ func (f *Folder) ReadHeaderFields(base string, fields []string) ([]byte, time.Ti
 	if !hc.begun {
 		hc.begin(f)
 	}
+	e, hdr, ok, err := f.cached(base, fields)
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	if !ok {
+		return f.readHeaderCaching(base)
+	}
+	return hdr, time.Unix(0, e.mtime), nil
+}
+
+// cached returns base's entry and header when they may be used for
+// fields (see the rules above); ErrGone when the message is gone.
+func (f *Folder) cached(base string, fields []string) (hcEntry, []byte, bool, error) {
+	hc := f.hc
+	if !hc.begun {
+		hc.begin(f)
+	}
 	sl, e, hdr, ok := hc.lookup(base)
 	if ok && hc.trusted && e.serves(fields) && (e.stamp == hc.cur || sl.checked != 0 && hc.stamps[sl.checked] == hc.cur) {
 		// cur/ has not changed since the entry was read (or checked)
 		// from there: the file is still there, as it was.
-		return hdr, time.Unix(0, e.mtime), nil
+		return e, hdr, true, nil
 	}
 	rel, listed := f.names[base]
 	if !ok || !listed || !e.serves(fields) {
-		return f.readHeaderCaching(base) // gone, or listed since: it rescans
+		return e, nil, false, nil // gone, or listed since: the reader rescans
 	}
 	var st syscall.Stat_t
 	err := f.retry(base, func(p string) error {
@@ -236,16 +259,16 @@ func (f *Folder) ReadHeaderFields(base string, fields []string) ([]byte, time.Ti
 		return nil
 	})
 	if err != nil {
-		return nil, time.Time{}, err // ErrGone: expunged
+		return e, nil, false, err // ErrGone: expunged
 	}
 	if st.Ino != e.ino || st.Size != e.size || st.Mtim.Nano() != e.mtime {
-		return f.readHeaderCaching(base)
+		return e, nil, false, nil
 	}
 	if hc.trusted && strings.HasPrefix(rel, "cur/") {
 		sl.checked = hc.stampOf(hc.cur) // checked against this listing: no stat next time
 		hc.m[hc.key(base)] = sl
 	}
-	return hdr, time.Unix(0, e.mtime), nil
+	return e, hdr, true, nil
 }
 
 // lookup returns base's slot, and its entry and header from its record,
@@ -288,7 +311,7 @@ func decodeRecord(rec []byte, base string) (hcEntry, []byte, error) {
 		return hcEntry{}, nil, errBadRecord
 	}
 	line := payload[len(base)+1 : pl]
-	var v [8]uint64
+	var v [9]uint64
 	for i := range v {
 		field := line
 		if sp := bytes.IndexByte(line, ' '); sp >= 0 {
@@ -297,17 +320,20 @@ func decodeRecord(rec []byte, base string) (hcEntry, []byte, error) {
 			line = nil
 		}
 		x, ok := parseU64(field, 10)
-		if !ok || (i < 7) == (line == nil) {
+		if !ok || (i < len(v)-1) == (line == nil) {
 			return hcEntry{}, nil, errBadRecord
 		}
 		v[i] = x
 	}
-	if v[3] > 1 {
+	rest := payload[pl+1:]
+	if v[3] > 1 || v[8] > uint64(len(rest)) {
 		return hcEntry{}, nil, errBadRecord
 	}
+	split := len(rest) - int(v[8])
 	e := hcEntry{ino: v[0], size: int64(v[1]), mtime: int64(v[2]), whole: v[3] == 1,
-		stamp: dirStamp{mtime: int64(v[4]), ctime: int64(v[5]), ino: v[6], size: int64(v[7])}}
-	return e, payload[pl+1:], nil
+		stamp:     dirStamp{mtime: int64(v[4]), ctime: int64(v[5]), ino: v[6], size: int64(v[7])},
+		structure: rest[split:]}
+	return e, rest[:split], nil
 }
 
 // window returns n bytes of the file at off, reading hcChunk bytes (or n)
@@ -490,10 +516,11 @@ func appendRecord(out []byte, base string, e hcEntry, hdr []byte) []byte {
 	if e.whole {
 		whole = 1
 	}
-	line := fmt.Sprintf("%s %d %d %d %d %s\n", base, e.ino, e.size, e.mtime, whole, e.stamp)
+	line := fmt.Sprintf("%s %d %d %d %d %s %d\n", base, e.ino, e.size, e.mtime, whole, e.stamp, len(e.structure))
 	sum := crc32.Update(crc32.Checksum([]byte(line), castagnoli), castagnoli, hdr)
-	head := fmt.Sprintf("%08x %d\n", sum, len(line)+len(hdr))
-	return append(append(append(out, head...), line...), hdr...)
+	sum = crc32.Update(sum, castagnoli, e.structure)
+	head := fmt.Sprintf("%08x %d\n", sum, len(line)+len(hdr)+len(e.structure))
+	return append(append(append(append(out, head...), line...), hdr...), e.structure...)
 }
 
 // refresh reads the records appended since the last read, or the whole
@@ -603,7 +630,7 @@ func scanRecord(buf []byte) (base []byte, n int, err error) {
 	}
 	sum, ok1 := parseU64(buf[:8], 16)
 	size, ok2 := parseU64(buf[9:nl], 10)
-	if !ok1 || !ok2 || size == 0 || size > hcMaxEntry+1024 {
+	if !ok1 || !ok2 || size == 0 || size > hcMaxEntry+hcMaxStructure+1024 {
 		return nil, 0, errBadRecord
 	}
 	if uint64(len(buf)) < uint64(nl+1)+size {

@@ -529,3 +529,59 @@ func TestHeaderCacheShared(t *testing.T) {
 		t.Fatal("places kept for a file that is gone were used")
 	}
 }
+
+// TestHeaderCacheStructure: what a session keeps beside a header (imap's
+// BODYSTRUCTURE) is given to the next one while the message file is
+// unchanged, and not once it was replaced.
+func TestHeaderCacheStructure(t *testing.T) {
+	s, snap := hcStore(t)
+	m := snap.Msgs[1]
+	session := func(do func(f *Folder)) {
+		t.Helper()
+		f := inbox(t, s)
+		if _, _, err := f.Sync(false); err != nil {
+			t.Fatal(err)
+		}
+		end := f.HeaderBatch()
+		do(f)
+		if err := end(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	session(func(f *Folder) {
+		if _, _, _, ok, err := f.CachedStructure(m.Base, []string{"Subject"}); ok || err != nil {
+			t.Fatalf("a structure before any was kept: %v", err)
+		}
+		data, _, keep, err := f.ReadWhole(m.Base)
+		if err != nil || !bytes.Contains(data, []byte("budget review\r\n")) {
+			t.Fatalf("%q, %v", data, err)
+		}
+		keep([]byte(`("TEXT" "PLAIN" NIL NIL NIL "7BIT" 6 1)`))
+	})
+	session(func(f *Folder) {
+		hdr, st, _, ok, err := f.CachedStructure(m.Base, []string{"Subject"})
+		if err != nil || !ok || string(st) != `("TEXT" "PLAIN" NIL NIL NIL "7BIT" 6 1)` || !bytes.Contains(hdr, []byte("Subject: budget review")) {
+			t.Fatalf("kept structure: %q %q %v %v", hdr, st, ok, err)
+		}
+	})
+	f := inbox(t, s)
+	if _, _, err := f.Sync(false); err != nil {
+		t.Fatal(err)
+	}
+	p, err := f.path(m.Base, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmp := filepath.Join(s.Root, "tmp", "replacement")
+	if err := os.WriteFile(tmp, []byte("Subject: other\n\nbody\n"), 0600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, p); err != nil {
+		t.Fatal(err)
+	}
+	session(func(f *Folder) {
+		if _, st, _, ok, err := f.CachedStructure(m.Base, []string{"Subject"}); ok || err != nil {
+			t.Fatalf("the structure of a replaced message: %q, %v", st, err)
+		}
+	})
+}

@@ -2,7 +2,7 @@
 
 Usage: hcache_client.py HOST PORT USER PASSWORD dump
     Prints what FETCH (ENVELOPE, header fields, whole headers, dates,
-    sizes) and UID SEARCH on header keys answer for every message, one
+    sizes, BODYSTRUCTURE) and UID SEARCH on header keys answer for every message, one
     response per line, so that runs with and without the cache compare.
 Usage: hcache_client.py HOST PORT USER PASSWORD stale UID
     A session reads every envelope (the cache warm), then a second
@@ -21,6 +21,8 @@ FETCHES = [
     "(UID BODY.PEEK[HEADER.FIELDS (X-Other)])",
     "(UID BODY.PEEK[HEADER.FIELDS.NOT (Received)])",
     "(UID RFC822.HEADER)",
+    "(UID BODYSTRUCTURE)",
+    "(UID ENVELOPE BODYSTRUCTURE INTERNALDATE)",
 ]
 SEARCHES = [
     ("HEADER", "SUBJECT", '"budget review"'),
