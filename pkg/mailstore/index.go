@@ -118,7 +118,26 @@ func writeCache(path string, head, body []byte) error {
 		_ = os.Remove(tmp)
 		return fmt.Errorf("cache %s: %w", path, err)
 	}
+	removeStaleTemps(path)
 	return nil
+}
+
+// staleTemp is the age past which a temporary cache file is a crashed
+// writer's: a write takes milliseconds.
+const staleTemp = time.Hour
+
+// removeStaleTemps removes the temporary files of path that writers which
+// died left behind (a fresh one may be another process's write).
+func removeStaleTemps(path string) {
+	temps, err := filepath.Glob(path + ".tmp.*")
+	if err != nil {
+		return
+	}
+	for _, t := range temps {
+		if fi, err := os.Stat(t); err == nil && time.Since(fi.ModTime()) > staleTemp {
+			_ = os.Remove(t) // best effort: the next write tries again
+		}
+	}
 }
 
 // adoptIndex gives a Folder that has not listed yet the listing of the

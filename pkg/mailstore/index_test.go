@@ -149,3 +149,32 @@ func TestFolderIndexStale(t *testing.T) {
 		t.Fatalf("after the UID list was lost: validity %d (was %d), %d messages", got.Validity, want.Validity, len(got.Msgs))
 	}
 }
+
+// TestStaleCacheTemps: a temporary file a dead writer left is removed by
+// the next write of that cache; a fresh one (a write under way) is not.
+func TestStaleCacheTemps(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, IndexName)
+	old, fresh := path+".tmp.deadhost.1.aa", path+".tmp.livehost.2.bb"
+	for _, p := range []string{old, fresh} {
+		if err := os.WriteFile(p, []byte("partial"), 0600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	long := time.Now().Add(-2 * staleTemp)
+	if err := os.Chtimes(old, long, long); err != nil {
+		t.Fatal(err)
+	}
+	if err := writeCache(path, []byte("head\n"), []byte("body")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(old); !os.IsNotExist(err) {
+		t.Errorf("the stale temporary file is still there: %v", err)
+	}
+	if _, err := os.Stat(fresh); err != nil {
+		t.Errorf("a fresh temporary file was removed: %v", err)
+	}
+	if data, err := os.ReadFile(path); err != nil || string(data) != "head\nbody" {
+		t.Errorf("%q, %v", data, err)
+	}
+}
