@@ -17,8 +17,9 @@ import (
 )
 
 // The header cache of a folder, in the file HeaderCacheName beside the UID
-// list, answers ENVELOPE, header-field FETCH and header SEARCH on a folder
-// read before without opening every message file.
+// list, answers ENVELOPE, header-field FETCH, header SEARCH and (with
+// hstruct.go) BODYSTRUCTURE on a folder read before without opening every
+// message file.
 //
 // What an entry keeps was chosen by measurement. Reading the files, a
 // search of one header field over the benchmark's 100,000 messages
@@ -37,10 +38,11 @@ import (
 // kept only when it is that small, whole. Parsed fields were not kept: the
 // IMAP layer parses a few hundred bytes of header in about a microsecond,
 // and raw lines answer BODY[HEADER.FIELDS] exactly. In memory a Folder
-// keeps only where each record is (a hash of the base name → offset, 48
-// bytes); records are read from the file in windows of hcChunk bytes, in
-// file order for a search, and their checksum and name are checked at
-// each use.
+// keeps only where each record is (a hash of the base name → offset and
+// length, 24 bytes and the map's overhead; imapd --listen keeps them for
+// its next sessions, hcshare.go); records are read from the file in
+// windows of hcChunk bytes, in file order for a search, and their
+// checksum and name are checked at each use.
 //
 // The file is a line "mailsrv-headers 1" and records, appended under the
 // lock file HeaderCacheName.lock in one write per command (or per
