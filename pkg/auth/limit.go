@@ -2,6 +2,8 @@ package auth
 
 import (
 	"runtime"
+	"runtime/debug"
+	"runtime/metrics"
 
 	"golang.org/x/crypto/argon2"
 )
@@ -14,8 +16,32 @@ var argonSlots = make(chan struct{}, max(2, runtime.NumCPU()))
 
 func withArgonSlot(f func() []byte) []byte {
 	argonSlots <- struct{}{}
-	defer func() { <-argonSlots }()
-	return f()
+	small := liveHeap() < 32<<20 // before the computation's own memory
+	key := f()
+	<-argonSlots
+	if small && len(argonSlots) == 0 {
+		debug.FreeOSMemory()
+	}
+	return key
+}
+
+// After a computation, when none other is running and little else was
+// live before it, its memory is given back to the system at once: after a
+// login the 64 MiB are garbage but stay resident until Go's scavenger
+// returns them, and a session's own growth comes on top of them in its
+// peak RSS (bench/imap: 147 MiB for a session of 100,000 messages, 74 MiB
+// of it right after LOGIN). The forced collection costs about a
+// millisecond with a small live heap; with a large one (imapd --listen
+// holding listings) it would cost more than it saves, and is skipped.
+
+// liveHeap returns the heap found live by the last collection.
+func liveHeap() uint64 {
+	s := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+	metrics.Read(s)
+	if s[0].Value.Kind() != metrics.KindUint64 {
+		return 1 << 62
+	}
+	return s[0].Value.Uint64()
 }
 
 // argonID is argon2.IDKey within the process-wide bound.

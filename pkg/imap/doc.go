@@ -32,7 +32,9 @@
 // selected.go the view of the selected folder (sequence numbers, \Recent,
 // and the untagged EXISTS/EXPUNGE/FETCH that report other processes'
 // changes), and one cmd_*.go file per group of commands. Folders and
-// messages are package mailstore, which owns everything on disk.
+// messages are package mailstore, which owns everything on disk. FETCH
+// and SEARCH read headers through mailstore's header cache, one batch per
+// command; hcache.go says which fields each needs.
 //
 // # IMAP4rev1 and IMAP4rev2
 //

@@ -208,6 +208,7 @@ func cmdFetch(s *session, c *command) error {
 		}
 		s.earlierVanished(mods.changedSince, known, 0)
 	}
+	defer s.headerBatch(s.sel.folder)()
 	gone := false
 	for _, i := range s.sel.resolve(set, c.uid) {
 		if mods.changed && s.sel.modOf(i) <= mods.changedSince {
@@ -235,7 +236,7 @@ func (s *session) fetchOne(i int, its []fetchItem) error {
 	if v.gone {
 		return mailstore.ErrGone
 	}
-	var data []byte
+	var data, structure []byte // structure: a kept BODYSTRUCTURE (hcache.go)
 	var mtime time.Time
 	var root *part
 	setSeen := false
@@ -246,14 +247,9 @@ func (s *session) fetchOne(i int, its []fetchItem) error {
 		}
 		if data == nil {
 			var err error
-			read := sel.folder.Read
-			if headerOnly(its) {
-				read = sel.folder.ReadHeader // what mail clients list folders with
-			}
-			if data, mtime, err = read(v.Base); err != nil {
+			if data, mtime, root, structure, err = s.readFor(v.Base, its); err != nil {
 				return err
 			}
-			root = parseMessage(data)
 		}
 		if (it.name == "BODY" && it.sec != nil || it.name == "BINARY" || it.name == "RFC822" || it.name == "RFC822.TEXT") &&
 			!it.peek && !sel.readOnly && !v.Flags.Has('S') {
@@ -292,6 +288,10 @@ func (s *session) fetchOne(i int, its []fetchItem) error {
 		}
 		if b, ok := decoded[k]; ok {
 			writeBinary(w, it, b)
+			continue
+		}
+		if it.name == "BODYSTRUCTURE" && structure != nil {
+			w.Raw("BODYSTRUCTURE " + string(structure))
 			continue
 		}
 		if err := s.fetchItem(v.Message, it, data, mtime, root); err != nil {

@@ -132,9 +132,15 @@ func writeEnvelope(w *wire.Writer, h message.Header) {
 	w.NString(get("Date")).SP()
 	w.NString(get("Subject")).SP()
 	from := h.Get("From")
-	writeAddrs(w, from).SP()
-	writeAddrs(w, firstOf(h.Get("Sender"), from)).SP()
-	writeAddrs(w, firstOf(h.Get("Reply-To"), from)).SP()
+	fromList := addrList(from) // parsed once: Sender and Reply-To default to it
+	writeAddrList(w, fromList).SP()
+	for _, k := range []string{"Sender", "Reply-To"} {
+		if v := h.Get(k); strings.TrimSpace(v) != "" {
+			writeAddrs(w, v).SP()
+		} else {
+			writeAddrList(w, fromList).SP()
+		}
+	}
 	writeAddrs(w, h.Get("To")).SP()
 	writeAddrs(w, h.Get("Cc")).SP()
 	writeAddrs(w, h.Get("Bcc")).SP()
@@ -143,19 +149,28 @@ func writeEnvelope(w *wire.Writer, h message.Header) {
 	w.Raw(")")
 }
 
-func firstOf(a, b string) string {
-	if strings.TrimSpace(a) != "" {
-		return a
-	}
-	return b
-}
-
 // writeAddrs writes an address list as (name adl mailbox host) entries,
 // or NIL. A list that does not parse is NIL; names with 8-bit text are
 // sent as RFC 2047 encoded words, as in a header.
 func writeAddrs(w *wire.Writer, v string) *wire.Writer {
+	return writeAddrList(w, addrList(v))
+}
+
+// addrList parses an address list; nil when it is empty or does not parse.
+func addrList(v string) []*mail.Address {
+	if strings.TrimSpace(v) == "" {
+		return nil
+	}
 	list, err := mail.ParseAddressList(v)
-	if strings.TrimSpace(v) == "" || err != nil || len(list) == 0 {
+	if err != nil {
+		return nil
+	}
+	return list
+}
+
+// writeAddrList writes what writeAddrs writes, for a parsed list.
+func writeAddrList(w *wire.Writer, list []*mail.Address) *wire.Writer {
+	if len(list) == 0 {
 		return w.Raw("NIL")
 	}
 	w.Raw("(")

@@ -253,11 +253,13 @@ func (s *session) searchMatches(key *searchKey) ([]int, error) {
 		}
 	}
 	var idx []int
+	defer s.headerBatch(s.sel.folder)()
+	fields := searchFields(key) // hcache.go
 	for i := range s.sel.msgs {
 		if s.sel.msgs[i].gone {
 			continue
 		}
-		ev := &evaluator{s: s, i: i}
+		ev := &evaluator{s: s, i: i, fields: fields}
 		match, err := ev.match(key)
 		if errors.Is(err, mailstore.ErrGone) {
 			continue
@@ -333,6 +335,8 @@ type evaluator struct {
 	// body and text are the decoded, case-folded text that BODY and TEXT
 	// search (searchtext.go), made once per message.
 	body, text *string
+	// fields are the header fields the search reads (searchFields)
+	fields []string
 }
 
 // load reads the message: only its header when the key needs no more.
@@ -347,9 +351,11 @@ func (ev *evaluator) load(k *searchKey) error {
 		ev.data, ev.mtime, err = ev.s.sel.folder.Read(base)
 		ev.full = true
 	} else {
-		ev.data, ev.mtime, err = ev.s.sel.folder.ReadHeader(base)
+		ev.data, ev.mtime, err = ev.s.sel.folder.ReadHeaderFields(base, ev.fields)
 	}
-	if err == nil {
+	if err == nil && !whole {
+		ev.root = headerPart(ev.data, ev.fields) // hcache.go
+	} else if err == nil {
 		ev.root = parseMessage(ev.data)
 	}
 	return err

@@ -27,6 +27,9 @@ type Folder struct {
 	snap     *Snapshot   // the last snapshot, while nothing changed
 	gen      uint64      // counts snapshots that may differ
 	seenNext uint32      // the UID list's next UID just before the last listing
+
+	hc       *headerCache // the header cache, once read (hcache.go)
+	cacheErr error        // the last failure to write a cache file (CacheErr)
 }
 
 // Message is one message of a Snapshot.
@@ -61,12 +64,14 @@ func (f *Folder) Sync(claim bool) (Snapshot, []string, error) {
 
 func (f *Folder) sync(claim bool) (Snapshot, []string, error) {
 	var recent []string
-	scanned := false
+	scanned, adopted := false, false
 	if f.names == nil {
 		if snap, ok := f.adoptListing(); ok {
 			f.gen++
 			snap.Gen = f.gen
 			f.snap = &snap
+		} else {
+			adopted = f.adoptIndex() // index.go
 		}
 	}
 	if f.names == nil || f.dirty() {
@@ -107,7 +112,7 @@ func (f *Folder) sync(claim bool) (Snapshot, []string, error) {
 		// The common case: every listed message has its UID already, as
 		// the snapshot's pass over the list shows; then missing is empty.
 		if snap, matched := f.snapshot(); matched == len(f.names) {
-			return f.keep(snap, scanned), recent, nil
+			return f.keep(snap, scanned, adopted), recent, nil
 		}
 	}
 	var missing []string
@@ -123,16 +128,20 @@ func (f *Folder) sync(claim bool) (Snapshot, []string, error) {
 		}
 	}
 	snap, _ := f.snapshot()
-	return f.keep(snap, scanned), recent, nil
+	return f.keep(snap, scanned, adopted), recent, nil
 }
 
 // keep makes snap the folder's current snapshot, and keeps the listing for
-// other sessions when it was just taken.
-func (f *Folder) keep(snap Snapshot, scanned bool) Snapshot {
+// other sessions (and, when it was just taken, other processes: index.go)
+// when it was just taken or read from the index.
+func (f *Folder) keep(snap Snapshot, scanned, adopted bool) Snapshot {
 	f.gen++
 	snap.Gen = f.gen
 	f.snap = &snap
 	if scanned {
+		f.saveIndex(snap)
+	}
+	if scanned || adopted {
 		f.keepListing(snap)
 	}
 	return snap

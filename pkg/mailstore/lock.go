@@ -54,14 +54,17 @@ func holderGone(path string, b []byte) bool {
 
 // lock takes the lock file path, waiting up to lockTimeout, and returns the
 // function that releases it.
-func lock(path string) (func() error, error) {
+func lock(path string) (func() error, error) { return lockWithin(path, lockTimeout) }
+
+// lockWithin is lock waiting up to timeout.
+func lockWithin(path string, timeout time.Duration) (func() error, error) {
 	tmp := path + "." + unique()
 	content := fmt.Sprintf("%s %d\n", tmp, time.Now().Unix())
 	if err := os.WriteFile(tmp, []byte(content), 0600); err != nil {
 		return nil, fmt.Errorf("lock %s: %w", path, err)
 	}
 	defer os.Remove(tmp)
-	deadline := time.Now().Add(lockTimeout)
+	deadline := time.Now().Add(timeout)
 	wait := time.Millisecond
 	for {
 		err := os.Link(tmp, path)

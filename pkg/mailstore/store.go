@@ -9,11 +9,12 @@
 //
 // Files: store.go (folders, subscriptions), folder.go (scanning and
 // snapshots), cache.go (listings a process keeps for its next sessions),
-// message.go (reading and changing messages), uidlist.go and lock.go (the
-// UID list and its lock), modseq.go and modseq_cache.go (mod-sequences
-// for CONDSTORE and QRESYNC, a record beside the UID list, and the copy a
-// process keeps for its next sessions), flags.go, keywords.go, names.go,
-// quota.go.
+// index.go (the same listing on disk, for the next processes), hcache.go
+// (the header cache), message.go (reading and changing messages),
+// uidlist.go and lock.go (the UID list and its lock), modseq.go and
+// modseq_cache.go (mod-sequences for CONDSTORE and QRESYNC, a record beside
+// the UID list, and the copy a process keeps for its next sessions),
+// flags.go, keywords.go, names.go, quota.go.
 //
 // Folder names: IMAP clients see "/" as the hierarchy delimiter; folder
 // "a/b" is the directory ".a.b" below the mailbox, as Courier and Dovecot

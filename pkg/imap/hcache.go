@@ -1,0 +1,202 @@
+package imap
+
+import (
+	"bufio"
+	"bytes"
+	"strings"
+	"time"
+
+	"github.com/emersion/go-message"
+	"github.com/emersion/go-message/textproto"
+
+	"mailsrv/pkg/imap/wire"
+	"mailsrv/pkg/mailstore"
+)
+
+// The header cache (package mailstore, hcache.go) answers header reads by
+// the fields they need; these say which fields a FETCH or a SEARCH needs.
+
+// envelopeFields are the header fields an ENVELOPE is made of (RFC 3501
+// section 7.4.2).
+var envelopeFields = []string{"Date", "Subject", "From", "Sender", "Reply-To", "To", "Cc", "Bcc",
+	"In-Reply-To", "Message-ID"}
+
+// fetchFields returns the header fields that header-only items need
+// (headerOnly(its) is true): nil when they need the whole header.
+func fetchFields(its []fetchItem) []string {
+	fields := []string{}
+	for _, it := range its {
+		switch {
+		case it.name == "ENVELOPE":
+			fields = append(fields, envelopeFields...)
+		case it.name == "RFC822.HEADER":
+			return nil
+		case it.sec != nil && it.sec.spec == "HEADER.FIELDS":
+			fields = append(fields, it.sec.fields...)
+		case it.sec != nil: // HEADER, HEADER.FIELDS.NOT
+			return nil
+		}
+	}
+	return fields
+}
+
+// readFor reads what the FETCH items of one message need: its header
+// alone through the header cache when that is enough (what mail clients
+// list folders with), a kept BODYSTRUCTURE with it when they ask for no
+// more (structure, written as it is), or the whole message, keeping the
+// BODYSTRUCTURE it has when it was asked for.
+func (s *session) readFor(base string, its []fetchItem) (data []byte, mtime time.Time, root *part, structure []byte, err error) {
+	f := s.sel.folder
+	var rest []fetchItem // the items but BODYSTRUCTURE
+	for _, it := range its {
+		if it.name != "BODYSTRUCTURE" {
+			rest = append(rest, it)
+		}
+	}
+	switch {
+	case len(rest) == len(its) && headerOnly(its):
+		if data, mtime, err = f.ReadHeaderFields(base, fetchFields(its)); err != nil {
+			return nil, time.Time{}, nil, nil, err
+		}
+		return data, mtime, headerPart(data, nil), nil, nil
+	case headerOnly(rest):
+		hdr, bs, t, ok, err := f.CachedStructure(base, fetchFields(rest))
+		if err != nil {
+			return nil, time.Time{}, nil, nil, err
+		}
+		if ok {
+			return hdr, t, headerPart(hdr, nil), bs, nil
+		}
+		data, mtime, keep, err := f.ReadWhole(base)
+		if err != nil {
+			return nil, time.Time{}, nil, nil, err
+		}
+		root = parseMessage(data)
+		var b bytes.Buffer
+		w := wire.NewWriter(&b)
+		writeBodyStructure(w, root, true)
+		if w.Flush() == nil {
+			keep(b.Bytes())
+		}
+		return data, mtime, root, nil, nil
+	}
+	if data, mtime, err = f.Read(base); err != nil {
+		return nil, time.Time{}, nil, nil, err
+	}
+	return data, mtime, parseMessage(data), nil, nil
+}
+
+// searchFields returns the header fields that the keys of a search read
+// from a message header (BODY and TEXT read the whole message anyway).
+func searchFields(k *searchKey) []string {
+	fields := []string{}
+	switch k.op {
+	case "HEADER":
+		fields = append(fields, k.field)
+	case "SENTBEFORE", "SENTON", "SENTSINCE":
+		fields = append(fields, "Date")
+	}
+	for _, kid := range k.kids {
+		fields = append(fields, searchFields(kid)...)
+	}
+	return fields
+}
+
+// headerBatch starts a command that reads many headers (FETCH, SEARCH);
+// the function it returns ends it, writing what the cache learned.
+func (s *session) headerBatch(f *mailstore.Folder) func() {
+	end := f.HeaderBatch()
+	return func() {
+		if err := end(); err != nil {
+			s.log.Warn("header cache", "folder", f.Name, "err", err)
+		}
+	}
+}
+
+// headerPart parses a header block as parseMessage parses a message's
+// header, without the MIME structure that header-only items and search
+// keys do not use. With fields, the header holds only those fields (what
+// a search reads). A header made of well-formed fields ended by a blank
+// line is split here and its fields added as go-message's ReadHeader
+// adds them (same key and value rules, first occurrence first), without
+// the reader's buffers; any other goes through ReadHeader whole. The fuzz
+// target FuzzHeaderPart holds the two to the same answers.
+func headerPart(data []byte, fields []string) *part {
+	p := &part{raw: data, hdrLen: len(data)}
+	if i := bytes.Index(data, []byte("\r\n\r\n")); i >= 0 && !bytes.HasPrefix(data, []byte("\r\n")) {
+		p.hdrLen = i + 4
+	} else if bytes.HasPrefix(data, []byte("\r\n")) {
+		p.hdrLen = 2
+	}
+	if kvs, ok := splitFields(data[:p.hdrLen], fields); ok {
+		var h textproto.Header
+		for i := len(kvs) - 1; i >= 0; i-- { // ReadHeader keeps them last first
+			h.AddRaw(kvs[i])
+		}
+		p.header = message.Header{Header: h}
+		return p
+	}
+	// As parsePart reads it: the buffer's size changes what a last line
+	// without its newline gives.
+	h, err := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(data[:p.hdrLen])))
+	if err == nil {
+		p.header = message.Header{Header: h}
+	}
+	return p
+}
+
+// splitFields returns the raw fields (a line and its continuation lines,
+// CRLF included) of a header, those named in fields or all for nil; false
+// when the header is not made of well-formed fields (a name of printable
+// US-ASCII but ':', RFC 5322 section 3.6.8) ended by a blank line.
+func splitFields(hdr []byte, fields []string) ([][]byte, bool) {
+	if !bytes.HasSuffix(hdr, []byte("\r\n")) || len(hdr) > 2 && !bytes.HasSuffix(hdr, []byte("\r\n\r\n")) {
+		return nil, false
+	}
+	var out [][]byte
+	in := false
+	for rest := hdr; ; {
+		i := bytes.Index(rest, []byte("\r\n")) + 2
+		line := rest[:i]
+		rest = rest[i:]
+		switch {
+		case i == 2:
+			return out, true
+		case line[0] == ' ' || line[0] == '\t':
+			if len(out) == 0 && !in {
+				if len(rest)+i == len(hdr) {
+					return nil, false // continues nothing
+				}
+				continue // continues a field not kept
+			}
+			if in {
+				k := len(out) - 1
+				out[k] = out[k][:len(out[k])+i] // the field and its continuation are one slice
+			}
+		default:
+			name, _, found := bytes.Cut(line, []byte(":"))
+			if !found || len(name) == 0 || hasControl(name) {
+				return nil, false
+			}
+			in = fields == nil
+			for _, f := range fields {
+				if len(f) == len(name) && strings.EqualFold(f, string(name)) {
+					in = true
+					break
+				}
+			}
+			if in {
+				out = append(out, line)
+			}
+		}
+	}
+}
+
+func hasControl(b []byte) bool {
+	for _, c := range b {
+		if c < 33 || c > 126 {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,782 @@
+package mailstore
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"hash/maphash"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// The header cache of a folder, in the file HeaderCacheName beside the UID
+// list, answers ENVELOPE, header-field FETCH, header SEARCH and (with
+// hstruct.go) BODYSTRUCTURE on a folder read before without opening every
+// message file.
+//
+// What an entry keeps was chosen by measurement. Reading the files, a
+// search of one header field over the benchmark's 100,000 messages
+// (bench/imap) took 2.7 s, 27 µs a message (open, read, close, parse).
+// Their headers are 560 bytes on average, of which the fields of
+// cachedFields are 300 (the ENVELOPE's alone 260, the Subject 50); real
+// headers are 2-8 KB (Received, DKIM and ARC chains) with about the same
+// few hundred bytes of those fields. A first version kept whole headers
+// of up to 2 KB in memory: the session's peak RSS grew by 300-540 MB
+// while building and reading 100,000 of them. So an entry keeps only the
+// lines of cachedFields, byte for byte and in order, with the blank line
+// (the whole header when that is at most hcSlack bytes more, so that it
+// also answers RFC822.HEADER); it answers requests for those fields only,
+// and anything else reads the message file. A header that does not split
+// into well-formed fields (where the IMAP layer's parser might stop) is
+// kept only when it is that small, whole. Parsed fields were not kept: the
+// IMAP layer parses a few hundred bytes of header in about a microsecond,
+// and raw lines answer BODY[HEADER.FIELDS] exactly. In memory a Folder
+// keeps only where each record is (a hash of the base name → offset and
+// length, 24 bytes and the map's overhead; imapd --listen keeps them for
+// its next sessions, hcshare.go); records are read from the file in
+// windows of hcChunk bytes, in file order for a search, and their
+// checksum and name are checked at each use.
+//
+// The file is a line "mailsrv-headers 1" and records, appended under the
+// lock file HeaderCacheName.lock in one write per command (or per
+// hcPendingMax bytes learned; a command waits at most hcLockWait for the
+// lock, and drops what it learned past that):
+//
+//	<crc32c of the payload, 8 hex> <payload bytes>\n<payload>
+//	payload: <base> <inode> <size> <mtime ns> <whole 0|1> <cur/ stamp> <structure bytes>\n<header><structure>
+//
+// (structure: what the caller kept from the whole message, hstruct.go)
+//
+// A later record for a base replaces an earlier one. Entries are never
+// trusted blindly. One is used as it is only when cur/ still has the
+// stamp it had, settled, when the entry was read from there (or last
+// checked), and had it at the start of the current command (HeaderBatch):
+// no file was renamed into, out of or within cur/ since, so the message's
+// file is there, unchanged. Otherwise the message must be in the folder's
+// listing (one that is not is gone: its entry is ignored, and dropped at
+// the next rewrite) and its file's inode, size and mtime must match the
+// entry's. Reading stops at the first record that is
+// incomplete, malformed or fails its checksum (checked again at each use:
+// the file may be changed in place); a writer that finds such a record
+// (under the lock, so no one is writing it) rewrites the file with the
+// good records of listed messages, as it does when most records are dead
+// or the file is missing or not a header cache. A Maildir message's
+// content never changes under its base name (only the flags in its name
+// do); a file rewritten in place with the same inode, size and mtime is
+// the one change this cannot see.
+const (
+	HeaderCacheName = "mailsrv-headers"
+	hcLockName      = "mailsrv-headers.lock"
+	hcMagic         = "mailsrv-headers 1\n"
+	hcSlack         = 64
+	hcMaxEntry      = 8192
+	hcChunk         = 1 << 20
+	hcPendingMax    = 4 << 20
+	hcLockWait      = time.Second
+	hcMaxStructure  = 16384 // a larger structure is not kept
+)
+
+// hcMaxFile bounds the file: past it, new entries are not written (a
+// rewrite drops the dead ones first).
+var hcMaxFile int64 = 256 << 20
+
+// cachedFields are the header fields kept of a large header: those of the
+// IMAP ENVELOPE (RFC 3501 section 7.4.2), and those that mail clients ask
+// for when they list a folder (References, priority, Content-Type, ...).
+var cachedFields = map[string]bool{
+	"date": true, "subject": true, "from": true, "sender": true, "reply-to": true,
+	"to": true, "cc": true, "bcc": true, "in-reply-to": true, "message-id": true,
+	"references": true, "content-type": true, "priority": true, "x-priority": true,
+	"importance": true, "newsgroups": true, "list-id": true, "list-post": true,
+}
+
+// hcSlot is where one message's record is. Slots are keyed by a hash of
+// the base name; the record holds the name, and is checked at every use
+// (checksum and name), so that a collision, or a file changed in place,
+// is a miss. Only the record's place is read when the file is: what it
+// says is decoded at use (a session reads the places of 100,000 records,
+// and may use a hundred).
+type hcSlot struct {
+	off     int64  // of the record, in the file, or in pendData when pend
+	n       uint32 // record length
+	checked uint16 // index in stamps of a cur/ stamp the message file was found unchanged at, 0 if none
+	pend    bool
+}
+
+// hcEntry is what a record says about the message file.
+type hcEntry struct {
+	ino   uint64
+	size  int64
+	mtime int64
+	whole bool
+	stamp dirStamp // cur/ when the entry was read, settled; zero if not
+	// structure is what the caller derived from the whole message
+	// (KeepStructure: imap's BODYSTRUCTURE), empty if none
+	structure []byte
+}
+
+// headerCache is the file as read by one Folder, and what it learned
+// since (pendData, written at the end of a batch or when it grows). Only
+// the entries' places are kept in memory; their records are read from the
+// file in windows of hcChunk bytes (a search reads them in file order).
+type headerCache struct {
+	base     *hcBase           // places kept by the process (hcshare.go), under m
+	m        map[uint64]hcSlot // this Folder's own
+	stamps   []dirStamp        // stamps[0] is none
+	stampIdx map[dirStamp]uint16
+	ino      uint64
+	end      int64 // bytes of the file read (whole records)
+	records  int   // records read (for dead ones: records - live)
+	damaged  bool  // a bad record: the next write rewrites the file
+	pendData []byte
+	fh       *os.File // the file of m, during a batch
+	win      []byte   // a window of the file, at winOff
+	winOff   int64
+
+	batch   bool     // in a HeaderBatch
+	begun   bool     // the batch has read the file
+	trusted bool     // batch: cur/ settled and unchanged since the listing
+	cur     dirStamp // cur/ at the batch's start, when trusted
+}
+
+func newHeaderCache() *headerCache {
+	return &headerCache{m: map[uint64]hcSlot{},
+		stamps: []dirStamp{{}}, stampIdx: map[dirStamp]uint16{}}
+}
+
+func (hc *headerCache) key(base string) uint64 { return maphash.String(hcSeed, base) }
+
+func (hc *headerCache) keyBytes(base []byte) uint64 { return maphash.Bytes(hcSeed, base) }
+
+// stampOf returns the index of st in stamps, adding it (0 when full).
+func (hc *headerCache) stampOf(st dirStamp) uint16 {
+	if st == (dirStamp{}) {
+		return 0
+	}
+	if i, ok := hc.stampIdx[st]; ok {
+		return i
+	}
+	if len(hc.stamps) >= 1<<16-1 {
+		return 0
+	}
+	hc.stamps = append(hc.stamps, st)
+	hc.stampIdx[st] = uint16(len(hc.stamps) - 1)
+	return uint16(len(hc.stamps) - 1)
+}
+
+// HeaderBatch starts a command that reads headers of many messages (FETCH,
+// SEARCH): it checks once whether the listing is current, reads what other
+// processes added to the cache, and the function it returns writes what
+// this command learned. A cache that cannot be read or written is only
+// slower.
+func (f *Folder) HeaderBatch() (end func() error) {
+	if f.hc == nil {
+		f.hc = newHeaderCache()
+	}
+	hc := f.hc
+	hc.batch, hc.begun = true, false
+	return func() error {
+		hc.batch, hc.begun = false, false
+		var err error
+		if len(hc.pendData) > 0 || hc.damaged {
+			err = hc.flush(f) // a damaged file is rewritten
+		}
+		if hc.fh != nil {
+			_ = hc.fh.Close() // read only
+			hc.fh = nil
+		}
+		hc.win = nil
+		if err != nil {
+			f.cacheErr = err
+		}
+		return err
+	}
+}
+
+// begin starts a batch at its first read (a FETCH of flags only need not
+// read the cache).
+func (hc *headerCache) begin(f *Folder) {
+	hc.begun, hc.trusted, hc.cur = true, false, dirStamp{}
+	if f.names != nil && !f.dirty() {
+		hc.trusted, hc.cur = true, f.stamps[1]
+	}
+	if err := hc.refresh(f.Dir); err != nil {
+		f.cacheErr = err
+	}
+	hc.share(f.Dir)
+}
+
+// ReadHeaderFields is ReadHeader for a caller that needs only the header
+// fields named (nil: the whole header): what it returns holds every line
+// of those fields, byte for byte and in order, and ends with the blank
+// line. Within a HeaderBatch it answers from the header cache when it
+// can, and caches what it reads.
+func (f *Folder) ReadHeaderFields(base string, fields []string) ([]byte, time.Time, error) {
+	hc := f.hc
+	if hc == nil || !hc.batch {
+		return f.ReadHeader(base)
+	}
+	if !hc.begun {
+		hc.begin(f)
+	}
+	e, hdr, ok, err := f.cached(base, fields)
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	if !ok {
+		return f.readHeaderCaching(base)
+	}
+	return hdr, time.Unix(0, e.mtime), nil
+}
+
+// cached returns base's entry and header when they may be used for
+// fields (see the rules above); ErrGone when the message is gone.
+func (f *Folder) cached(base string, fields []string) (hcEntry, []byte, bool, error) {
+	hc := f.hc
+	if !hc.begun {
+		hc.begin(f)
+	}
+	sl, e, hdr, ok := hc.lookup(base)
+	if ok && hc.trusted && e.serves(fields) && (e.stamp == hc.cur || sl.checked != 0 && hc.stamps[sl.checked] == hc.cur) {
+		// cur/ has not changed since the entry was read (or checked)
+		// from there: the file is still there, as it was.
+		return e, hdr, true, nil
+	}
+	rel, listed := f.names[base]
+	if !ok || !listed || !e.serves(fields) {
+		return e, nil, false, nil // gone, or listed since: the reader rescans
+	}
+	var st syscall.Stat_t
+	err := f.retry(base, func(p string) error {
+		if err := syscall.Stat(p, &st); err != nil {
+			return &os.PathError{Op: "stat", Path: p, Err: err}
+		}
+		return nil
+	})
+	if err != nil {
+		return e, nil, false, err // ErrGone: expunged
+	}
+	if st.Ino != e.ino || st.Size != e.size || st.Mtim.Nano() != e.mtime {
+		return e, nil, false, nil
+	}
+	if hc.trusted && strings.HasPrefix(rel, "cur/") {
+		sl.checked = hc.stampOf(hc.cur) // checked against this listing: no stat next time
+		hc.m[hc.key(base)] = sl
+	}
+	return e, hdr, true, nil
+}
+
+// lookup returns base's slot, and its entry and header from its record,
+// checked; a record that fails is forgotten, and the file marked damaged.
+func (hc *headerCache) lookup(base string) (hcSlot, hcEntry, []byte, bool) {
+	sl, ok := hc.slot(hc.key(base))
+	if !ok {
+		return sl, hcEntry{}, nil, false
+	}
+	var rec []byte
+	if sl.pend {
+		rec = hc.pendData[sl.off : sl.off+int64(sl.n)]
+	} else {
+		rec = hc.window(sl.off, int(sl.n))
+	}
+	e, hdr, err := decodeRecord(rec, base)
+	if err != nil {
+		hc.damaged = true // changed in place: rewritten at the next write
+		hc.forget(hc.key(base))
+		return sl, hcEntry{}, nil, false
+	}
+	return sl, e, hdr, true
+}
+
+// decodeRecord checks a whole record (its checksum, that it is base's) and
+// decodes it.
+func decodeRecord(rec []byte, base string) (hcEntry, []byte, error) {
+	nl := bytes.IndexByte(rec, '\n')
+	if nl < 9 || rec[8] != ' ' {
+		return hcEntry{}, nil, errBadRecord
+	}
+	sum, ok := parseU64(rec[:8], 16)
+	payload := rec[nl+1:]
+	if !ok || crc32.Checksum(payload, castagnoli) != uint32(sum) || len(payload) <= len(base) ||
+		string(payload[:len(base)]) != base || payload[len(base)] != ' ' {
+		return hcEntry{}, nil, errBadRecord
+	}
+	pl := bytes.IndexByte(payload, '\n')
+	if pl < 0 {
+		return hcEntry{}, nil, errBadRecord
+	}
+	line := payload[len(base)+1 : pl]
+	var v [9]uint64
+	for i := range v {
+		field := line
+		if sp := bytes.IndexByte(line, ' '); sp >= 0 {
+			field, line = line[:sp], line[sp+1:]
+		} else {
+			line = nil
+		}
+		x, ok := parseU64(field, 10)
+		if !ok || (i < len(v)-1) == (line == nil) {
+			return hcEntry{}, nil, errBadRecord
+		}
+		v[i] = x
+	}
+	rest := payload[pl+1:]
+	if v[3] > 1 || v[8] > uint64(len(rest)) {
+		return hcEntry{}, nil, errBadRecord
+	}
+	split := len(rest) - int(v[8])
+	e := hcEntry{ino: v[0], size: int64(v[1]), mtime: int64(v[2]), whole: v[3] == 1,
+		stamp:     dirStamp{mtime: int64(v[4]), ctime: int64(v[5]), ino: v[6], size: int64(v[7])},
+		structure: rest[split:]}
+	return e, rest[:split], nil
+}
+
+// window returns n bytes of the file at off, reading hcChunk bytes (or n)
+// into a new buffer when they are not in the last one: a slice returned
+// stays valid.
+func (hc *headerCache) window(off int64, n int) []byte {
+	if n <= 0 {
+		return nil
+	}
+	if hc.win != nil && off >= hc.winOff && off+int64(n) <= hc.winOff+int64(len(hc.win)) {
+		return hc.win[off-hc.winOff : off-hc.winOff+int64(n)]
+	}
+	if hc.fh == nil || off+int64(n) > hc.end {
+		return nil
+	}
+	buf := make([]byte, min(max(int64(n), hcChunk), hc.end-off))
+	got, err := hc.fh.ReadAt(buf, off)
+	if got < n {
+		_ = err // short: truncated in place; the caller reads the message
+		return nil
+	}
+	hc.win, hc.winOff = buf[:got], off
+	return hc.win[:n]
+}
+
+// serves reports whether the entry holds every line of fields.
+func (e hcEntry) serves(fields []string) bool {
+	if e.whole {
+		return true
+	}
+	if fields == nil {
+		return false
+	}
+	for _, k := range fields {
+		if !isCachedField(k) {
+			return false
+		}
+	}
+	return true
+}
+
+// isCachedField reports whether a field name (any case) is in
+// cachedFields, without allocating.
+func isCachedField(k string) bool {
+	var buf [16]byte
+	if len(k) > len(buf) {
+		return false // none is longer
+	}
+	for i := 0; i < len(k); i++ {
+		c := k[i]
+		if c >= 'A' && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		buf[i] = c
+	}
+	return cachedFields[string(buf[:len(k)])]
+}
+
+// readHeaderCaching reads the header from the file, as ReadHeader does,
+// and adds an entry for it to the pending ones.
+func (f *Folder) readHeaderCaching(base string) ([]byte, time.Time, error) {
+	var hdr []byte
+	var st syscall.Stat_t
+	err := f.retry(base, func(p string) error {
+		fh, err := os.Open(p)
+		if err != nil {
+			return err
+		}
+		defer fh.Close()
+		if err := syscall.Fstat(int(fh.Fd()), &st); err != nil {
+			return err
+		}
+		hdr, err = readHeaderBlock(fh)
+		return err
+	})
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	hdr = ToCRLF(hdr)
+	mtime := st.Mtim.Nano()
+	if _, e, _, ok := f.hc.lookup(base); ok && e.ino == st.Ino && e.size == st.Size && e.mtime == mtime {
+		return hdr, time.Unix(0, mtime), nil // kept already, without what this read needed
+	}
+	if keep, whole, ok := reduceHeader(hdr); ok {
+		e := hcEntry{ino: st.Ino, size: st.Size, mtime: mtime, whole: whole}
+		if f.hc.trusted && strings.HasPrefix(f.names[base], "cur/") {
+			e.stamp = f.hc.cur
+		}
+		f.hc.add(base, e, keep)
+		if len(f.hc.pendData) >= hcPendingMax {
+			if err := f.hc.flush(f); err != nil {
+				f.cacheErr = err
+			}
+		}
+	}
+	return hdr, time.Unix(0, mtime), nil
+}
+
+// readHeaderBlock reads up to and with the blank line that ends the
+// header, at most maxHeader bytes.
+func readHeaderBlock(r io.Reader) ([]byte, error) {
+	br := bufio.NewReaderSize(io.LimitReader(r, maxHeader), 4096)
+	var hdr []byte
+	for {
+		line, err := br.ReadSlice('\n')
+		hdr = append(hdr, line...)
+		if errors.Is(err, bufio.ErrBufferFull) {
+			continue
+		}
+		if err != nil || len(bytes.TrimRight(line, "\r\n")) == 0 {
+			return hdr, nil
+		}
+	}
+}
+
+// reduceHeader returns what an entry keeps of a header (CRLF line
+// endings): the lines of cachedFields and the blank line, or all of it
+// when that is at most hcSlack bytes more; ok is false when nothing is
+// kept.
+func reduceHeader(h []byte) (keep []byte, whole, ok bool) {
+	if !bytes.HasSuffix(h, []byte("\r\n\r\n")) && !bytes.Equal(h, []byte("\r\n")) {
+		// no blank line: kept whole if small, so that it is answered as read
+		return h, true, len(h) <= hcSlack
+	}
+	var out []byte
+	in, started := false, false
+	for rest := h; len(rest) > 0; {
+		i := bytes.Index(rest, []byte("\r\n")) + 2
+		line := rest[:i]
+		rest = rest[i:]
+		switch {
+		case i == 2: // the blank line: the end
+			out = append(out, line...)
+			if len(h) <= len(out)+hcSlack {
+				return h, true, true
+			}
+			return out, false, true
+		case line[0] == ' ' || line[0] == '\t':
+			if !started {
+				return h, true, len(h) <= hcSlack // continues nothing
+			}
+		default:
+			name, _, found := bytes.Cut(line, []byte(":"))
+			if !found || !fieldName(name) {
+				return h, true, len(h) <= hcSlack
+			}
+			in, started = cachedFields[strings.ToLower(string(name))], true
+		}
+		if in {
+			out = append(out, line...)
+		}
+		if len(out) > hcMaxEntry {
+			return nil, false, false
+		}
+	}
+	return nil, false, false
+}
+
+// fieldName reports whether b is a header field name (RFC 5322 section
+// 3.6.8: printable US-ASCII but ':').
+func fieldName(b []byte) bool {
+	for _, c := range b {
+		if c < 33 || c > 126 {
+			return false
+		}
+	}
+	return len(b) > 0
+}
+
+// add formats an entry learned from a file as a record in pendData.
+func (hc *headerCache) add(base string, e hcEntry, hdr []byte) {
+	start := len(hc.pendData)
+	hc.pendData = appendRecord(hc.pendData, base, e, hdr)
+	hc.m[hc.key(base)] = hcSlot{off: int64(start), n: uint32(len(hc.pendData) - start), pend: true}
+}
+
+// appendRecord formats one record.
+func appendRecord(out []byte, base string, e hcEntry, hdr []byte) []byte {
+	whole := 0
+	if e.whole {
+		whole = 1
+	}
+	line := fmt.Sprintf("%s %d %d %d %d %s %d\n", base, e.ino, e.size, e.mtime, whole, e.stamp, len(e.structure))
+	sum := crc32.Update(crc32.Checksum([]byte(line), castagnoli), castagnoli, hdr)
+	sum = crc32.Update(sum, castagnoli, e.structure)
+	head := fmt.Sprintf("%08x %d\n", sum, len(line)+len(hdr)+len(e.structure))
+	return append(append(append(append(out, head...), line...), hdr...), e.structure...)
+}
+
+// refresh reads the records appended since the last read, or the whole
+// file when it was replaced, and keeps it open for the batch.
+func (hc *headerCache) refresh(dir string) error {
+	fh, err := os.Open(filepath.Join(dir, HeaderCacheName))
+	if errors.Is(err, os.ErrNotExist) {
+		hc.reset(nil, 0)
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("header cache: %w", err)
+	}
+	var st syscall.Stat_t
+	if err := syscall.Fstat(int(fh.Fd()), &st); err != nil {
+		_ = fh.Close()
+		return fmt.Errorf("header cache: %w", err)
+	}
+	if st.Ino != hc.ino || st.Size < hc.end || hc.end == 0 || hc.fh == nil {
+		if st.Ino != hc.ino || st.Size < hc.end || hc.end == 0 {
+			hc.reset(fh, st.Ino)
+			hc.adoptShared(dir, st.Ino, st.Size) // hcshare.go
+			if hc.base == nil && len(hc.m) == 0 {
+				hc.m = make(map[uint64]hcSlot, st.Size/300) // records are 300-600 bytes
+			}
+		} else {
+			hc.fh = fh
+		}
+	} else {
+		_ = fh.Close() // the same file is open
+	}
+	for hc.end < st.Size && !hc.damaged {
+		buf := make([]byte, min(hcChunk, st.Size-hc.end))
+		n, err := hc.fh.ReadAt(buf, hc.end)
+		if err != nil && !errors.Is(err, io.EOF) {
+			return fmt.Errorf("header cache: %w", err)
+		}
+		used := hc.parse(buf[:n], n < len(buf) || hc.end+int64(n) >= st.Size)
+		if used == 0 {
+			break // an incomplete record at the end: being written
+		}
+	}
+	return nil
+}
+
+// reset forgets what was read (pending entries are kept), for the file
+// fh with inode ino (nil, 0: none).
+func (hc *headerCache) reset(fh *os.File, ino uint64) {
+	if hc.fh != nil && hc.fh != fh {
+		_ = hc.fh.Close() // read only
+	}
+	m := map[uint64]hcSlot{}
+	for k, sl := range hc.m {
+		if sl.pend {
+			m[k] = sl
+		}
+	}
+	hc.m, hc.fh, hc.ino, hc.end, hc.records, hc.damaged, hc.win = m, fh, ino, 0, 0, false, nil
+	hc.base = nil
+}
+
+// parse reads the records in buf, which starts at hc.end, and returns the
+// bytes used; it stops at the first incomplete or bad record (bad: marks
+// the cache damaged). last says that buf reaches the end of the file.
+func (hc *headerCache) parse(buf []byte, last bool) int {
+	used := 0
+	if hc.end == 0 {
+		if !bytes.HasPrefix(buf, []byte(hcMagic)) {
+			hc.damaged = len(buf) >= len(hcMagic) || !bytes.HasPrefix([]byte(hcMagic), buf)
+			return 0
+		}
+		used = len(hcMagic)
+	}
+	for used < len(buf) {
+		base, n, err := scanRecord(buf[used:])
+		if errors.Is(err, io.ErrUnexpectedEOF) && !last {
+			break // the rest is in the next chunk
+		}
+		if err != nil {
+			hc.damaged = !errors.Is(err, io.ErrUnexpectedEOF)
+			break
+		}
+		hc.m[hc.keyBytes(base)] = hcSlot{off: hc.end + int64(used), n: uint32(n)}
+		hc.records++
+		used += n
+	}
+	hc.end += int64(used)
+	return used
+}
+
+var errBadRecord = errors.New("header cache: bad record")
+
+// scanRecord checks the record at the start of buf (its form and
+// checksum) and returns its base name and length; what it says is decoded
+// when it is used (decodeRecord, which checks it again: the file may have
+// been changed in place since).
+func scanRecord(buf []byte) (base []byte, n int, err error) {
+	nl := bytes.IndexByte(buf, '\n')
+	if nl < 0 {
+		if len(buf) > 32 {
+			return nil, 0, errBadRecord
+		}
+		return nil, 0, io.ErrUnexpectedEOF
+	}
+	if nl < 10 || buf[8] != ' ' {
+		return nil, 0, errBadRecord
+	}
+	sum, ok1 := parseU64(buf[:8], 16)
+	size, ok2 := parseU64(buf[9:nl], 10)
+	if !ok1 || !ok2 || size == 0 || size > hcMaxEntry+hcMaxStructure+1024 {
+		return nil, 0, errBadRecord
+	}
+	if uint64(len(buf)) < uint64(nl+1)+size {
+		return nil, 0, io.ErrUnexpectedEOF
+	}
+	payload := buf[nl+1 : nl+1+int(size)]
+	if crc32.Checksum(payload, castagnoli) != uint32(sum) {
+		return nil, 0, errBadRecord
+	}
+	sp := bytes.IndexByte(payload, ' ')
+	if sp <= 0 || bytes.IndexByte(payload[:sp], '\n') >= 0 {
+		return nil, 0, errBadRecord
+	}
+	return payload[:sp], nl + 1 + int(size), nil
+}
+
+// parseU64 parses digits of base 10 or 16 (lower case), at most 64 bits.
+func parseU64(b []byte, base uint64) (uint64, bool) {
+	if len(b) == 0 || len(b) > 19 {
+		return 0, false
+	}
+	var n uint64
+	for _, c := range b {
+		var d uint64
+		switch {
+		case c >= '0' && c <= '9':
+			d = uint64(c - '0')
+		case base == 16 && c >= 'a' && c <= 'f':
+			d = uint64(c-'a') + 10
+		default:
+			return 0, false
+		}
+		n = n*base + d
+	}
+	return n, true
+}
+
+// flush writes the pending records under the lock: appended, or in a
+// rewrite of the file when it is missing, damaged or mostly dead.
+func (hc *headerCache) flush(f *Folder) error {
+	// A command does not wait long for a cache: what it learned is
+	// dropped if another process holds the lock (or left it stale).
+	unlock, err := lockWithin(filepath.Join(f.Dir, hcLockName), hcLockWait)
+	if err != nil {
+		hc.dropPending()
+		return err
+	}
+	defer func() { _ = unlock() }()
+	if err := hc.refresh(f.Dir); err != nil {
+		hc.dropPending()
+		return err
+	}
+	path := filepath.Join(f.Dir, HeaderCacheName)
+	fi, err := os.Stat(path)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return hc.rewrite(f)
+	case err != nil:
+		hc.dropPending()
+		return fmt.Errorf("header cache: %w", err)
+	case hc.damaged || fi.Size() != hc.end || hc.end < int64(len(hcMagic)) ||
+		hc.records-len(f.names) > max(1000, len(f.names)):
+		// Under the lock no one is appending: bytes past the last good
+		// record are damage.
+		return hc.rewrite(f)
+	}
+	if hc.end+int64(len(hc.pendData)) > hcMaxFile {
+		hc.dropPending()
+		return nil
+	}
+	fh, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0600)
+	if err != nil {
+		hc.dropPending()
+		return fmt.Errorf("header cache: %w", err)
+	}
+	_, err = fh.Write(hc.pendData)
+	if cerr := fh.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		hc.dropPending()
+		return fmt.Errorf("header cache: %w", err)
+	}
+	// The file was hc.end bytes long under our lock: the records now
+	// follow there.
+	for k, sl := range hc.m {
+		if sl.pend {
+			sl.off, sl.pend = sl.off+hc.end, false
+			hc.m[k] = sl
+			hc.records++
+		}
+	}
+	hc.end += int64(len(hc.pendData))
+	hc.pendData = nil
+	return nil
+}
+
+// dropPending forgets the pending entries (they could not be written).
+func (hc *headerCache) dropPending() {
+	for k, sl := range hc.m {
+		if sl.pend {
+			delete(hc.m, k)
+		}
+	}
+	hc.pendData = nil
+}
+
+// rewrite replaces the file with the records of listed messages, in UID
+// order, under the lock the caller holds.
+func (hc *headerCache) rewrite(f *Folder) error {
+	out := bytes.NewBufferString(hcMagic)
+	var err error
+	if hc.fh == nil && hc.ino != 0 {
+		hc.reset(nil, 0)
+	}
+	for _, ent := range f.ul.order {
+		if _, ok := f.names[ent.base]; !ok || f.ul.uids[ent.base] != ent.uid {
+			continue
+		}
+		sl, ok := hc.slot(hc.key(ent.base))
+		if !ok || int64(out.Len())+int64(sl.n) > hcMaxFile {
+			continue
+		}
+		var rec []byte
+		if sl.pend {
+			rec = hc.pendData[sl.off : sl.off+int64(sl.n)]
+		} else {
+			rec = hc.window(sl.off, int(sl.n))
+		}
+		if _, _, err := decodeRecord(rec, ent.base); err == nil {
+			out.Write(rec)
+		}
+	}
+	hc.pendData = nil
+	hc.reset(nil, 0)
+	hc.m = map[uint64]hcSlot{}
+	if err = writeCache(filepath.Join(f.Dir, HeaderCacheName), nil, out.Bytes()); err != nil {
+		return err
+	}
+	return hc.refresh(f.Dir)
+}
+
+// String describes the cache, for tests and logs.
+func (hc *headerCache) String() string {
+	return "entries=" + strconv.Itoa(len(hc.m)) + " records=" + strconv.Itoa(hc.records) +
+		" bytes=" + strconv.FormatInt(hc.end, 10) + " damaged=" + strconv.FormatBool(hc.damaged)
+}

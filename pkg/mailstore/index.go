@@ -1,0 +1,290 @@
+package mailstore
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// The folder index, in the file IndexName beside the UID list, lets a new
+// process (imapd under tcpserver or inetd: a process per session) skip
+// listing a large cur/ when nothing changed since another process listed
+// it. It is the listing the in-process cache (cache.go) keeps, on disk:
+//
+//	mailsrv-index 1 <crc32c of the rest, hex> <bytes of the rest>
+//	S <new/ stamp> <cur/ stamp> <listing start, ns> <seenNext>
+//	U <UID list inode> <UID list bytes read>
+//	<the UID list's first line, as read>
+//	<uid> <base>        a line of the UID list whose message was not listed
+//	<uid> cur/<name>    a line of the UID list and the file listed for it
+//
+// A stamp is "mtime ctime inode size" of the directory, in nanoseconds.
+// It is written only after a listing that the in-process cache would keep:
+// new/ empty, both stamps more than a second older than the listing (see
+// scan), every listed message numbered. A process adopts it when new/ and
+// cur/ still have those stamps: no file was added, removed or renamed
+// since (a rename sets the directory's mtime and ctime). The UID list is
+// then read from where the index stopped, or all of it if it was
+// rewritten. The file is written to a temporary name and renamed, without
+// fsync: it is a cache, and a torn or damaged file fails its checksum and
+// is ignored; the next listing rewrites it.
+const (
+	IndexName  = "mailsrv-index"
+	indexMagic = "mailsrv-index 1"
+)
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// errBadIndex marks an index that does not parse.
+var errBadIndex = errors.New("folder index damaged")
+
+// saveIndex writes the index after a listing that may be kept: nothing in
+// new/, both stamps settled, every listed message in snap. A failure is
+// kept for CacheErr: the folder works without the index.
+func (f *Folder) saveIndex(snap Snapshot) {
+	if len(snap.Msgs) != len(f.names) || len(f.ul.order) == 0 || f.ul.damaged {
+		return
+	}
+	for i := range f.stamps {
+		if !f.stamps[i].settled(f.scanned) {
+			return
+		}
+	}
+	for _, rel := range f.names {
+		if !strings.HasPrefix(rel, "cur/") {
+			return
+		}
+	}
+	if err := f.writeIndex(); err != nil {
+		f.cacheErr = err
+	}
+}
+
+// CacheErr returns the last failure to write one of the folder's cache
+// files (the index, the header cache), for the log; the folder works
+// without them.
+func (f *Folder) CacheErr() error { return f.cacheErr }
+
+// writeIndex records f's listing and UID list. The caller checked that
+// the listing may be kept (settled stamps, nothing in new/, all numbered).
+func (f *Folder) writeIndex() error {
+	var b bytes.Buffer
+	b.Grow(64 + len(f.ul.header) + len(f.ul.order)*(len(f.ul.order[0].base)+24))
+	fmt.Fprintf(&b, "S %s %s %d %d\n", f.stamps[0], f.stamps[1], f.scanned.UnixNano(), f.seenNext)
+	fmt.Fprintf(&b, "U %d %d\n", f.ul.ino, f.ul.offset)
+	b.WriteString(f.ul.header)
+	var num [12]byte
+	for _, e := range f.ul.order {
+		b.Write(strconv.AppendUint(num[:0], uint64(e.uid), 10))
+		b.WriteByte(' ')
+		if rel, ok := f.names[e.base]; ok && f.ul.uids[e.base] == e.uid {
+			b.WriteString(rel)
+		} else {
+			b.WriteString(e.base)
+		}
+		b.WriteByte('\n')
+	}
+	head := fmt.Sprintf("%s %08x %d\n", indexMagic, crc32.Checksum(b.Bytes(), castagnoli), b.Len())
+	return writeCache(filepath.Join(f.Dir, IndexName), []byte(head), b.Bytes())
+}
+
+func (st dirStamp) String() string {
+	return fmt.Sprintf("%d %d %d %d", st.mtime, st.ctime, st.ino, st.size)
+}
+
+// writeCache replaces path with head and body through a temporary file and
+// a rename (readers see the old file or the new), without fsync: what it
+// writes is a cache that carries its own checksum.
+func writeCache(path string, head, body []byte) error {
+	tmp := path + ".tmp." + unique()
+	fh, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0600)
+	if err != nil {
+		return fmt.Errorf("cache: %w", err)
+	}
+	_, err = fh.Write(append(head, body...))
+	if cerr := fh.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		_ = os.Remove(tmp)
+		return fmt.Errorf("cache %s: %w", path, err)
+	}
+	removeStaleTemps(path)
+	return nil
+}
+
+// staleTemp is the age past which a temporary cache file is a crashed
+// writer's: a write takes milliseconds.
+const staleTemp = time.Hour
+
+// removeStaleTemps removes the temporary files of path that writers which
+// died left behind (a fresh one may be another process's write).
+func removeStaleTemps(path string) {
+	temps, err := filepath.Glob(path + ".tmp.*")
+	if err != nil {
+		return
+	}
+	for _, t := range temps {
+		if fi, err := os.Stat(t); err == nil && time.Since(fi.ModTime()) > staleTemp {
+			_ = os.Remove(t) // best effort: the next write tries again
+		}
+	}
+}
+
+// adoptIndex gives a Folder that has not listed yet the listing of the
+// index file, if new/ and cur/ still have its stamps. A missing, damaged
+// or stale index is ignored (the caller lists, and rewrites it).
+func (f *Folder) adoptIndex() bool {
+	data, err := os.ReadFile(filepath.Join(f.Dir, IndexName))
+	if err != nil {
+		return false
+	}
+	x, err := parseIndex(data)
+	if err != nil {
+		return false
+	}
+	for i, sub := range []string{"new", "cur"} {
+		st, err := statDir(filepath.Join(f.Dir, sub))
+		if err != nil || st != x.stamps[i] {
+			return false
+		}
+	}
+	f.stamps, f.scanned, f.seenNext = x.stamps, x.scanned, x.seenNext
+	f.names, f.namesShared = x.names, false
+	f.ul = x.ul
+	return true
+}
+
+// index is a parsed index file.
+type index struct {
+	stamps   [2]dirStamp
+	scanned  time.Time
+	seenNext uint32
+	ul       uidList
+	names    map[string]string
+}
+
+func parseIndex(data []byte) (*index, error) {
+	nl := bytes.IndexByte(data, '\n')
+	if nl < 0 {
+		return nil, errBadIndex
+	}
+	var sum uint32
+	var size int
+	head := string(data[:nl])
+	rest, ok := strings.CutPrefix(head, indexMagic+" ")
+	if !ok {
+		return nil, errBadIndex
+	}
+	if _, err := fmt.Sscanf(rest, "%x %d", &sum, &size); err != nil {
+		return nil, errBadIndex
+	}
+	body := data[nl+1:]
+	if len(body) != size || crc32.Checksum(body, castagnoli) != sum {
+		return nil, errBadIndex
+	}
+	text := string(body) // one string: the names below slice it
+	line := func() (string, bool) {
+		i := strings.IndexByte(text, '\n')
+		if i < 0 {
+			return "", false
+		}
+		l := text[:i]
+		text = text[i+1:]
+		return l, true
+	}
+	x := &index{}
+	l1, ok1 := line()
+	l2, ok2 := line()
+	l3, ok3 := line()
+	if !ok1 || !ok2 || !ok3 {
+		return nil, errBadIndex
+	}
+	var scanned int64
+	var st [2]dirStamp
+	if _, err := fmt.Sscanf(l1, "S %d %d %d %d %d %d %d %d %d %d", &st[0].mtime, &st[0].ctime, &st[0].ino, &st[0].size,
+		&st[1].mtime, &st[1].ctime, &st[1].ino, &st[1].size, &scanned, &x.seenNext); err != nil {
+		return nil, errBadIndex
+	}
+	x.stamps, x.scanned = st, time.Unix(0, scanned)
+	if _, err := fmt.Sscanf(l2, "U %d %d", &x.ul.ino, &x.ul.offset); err != nil {
+		return nil, errBadIndex
+	}
+	if err := x.ul.parseHeader(l3); err != nil {
+		return nil, errBadIndex
+	}
+	n := strings.Count(text, "\n")
+	x.ul.uids = make(map[string]uint32, n)
+	x.ul.order = make([]entry, 0, n)
+	x.names = make(map[string]string, n)
+	for len(text) > 0 {
+		l, ok := line()
+		if !ok {
+			return nil, errBadIndex
+		}
+		if err := x.entry(l); err != nil {
+			return nil, err
+		}
+	}
+	if x.ul.dups {
+		x.fixDups()
+	}
+	x.ul.gen = 1
+	return x, nil
+}
+
+// fixDups gives each base its first UID again.
+func (x *index) fixDups() {
+	seen := make(map[string]bool, len(x.ul.uids))
+	for _, e := range x.ul.order {
+		if !seen[e.base] {
+			seen[e.base] = true
+			x.ul.uids[e.base] = e.uid
+		}
+	}
+}
+
+// entry parses "<uid> <base>" or "<uid> cur/<name>", with the rules of
+// the UID list's own lines (parseEntry).
+func (x *index) entry(l string) error {
+	sp := strings.IndexByte(l, ' ')
+	if sp <= 0 {
+		return errBadIndex
+	}
+	uid, ok := parseUID(l[:sp])
+	rel := l[sp+1:]
+	name, live := strings.CutPrefix(rel, "cur/")
+	base, _ := splitName(name)
+	if !ok || base == "" || strings.IndexByte(base, '/') >= 0 || strings.IndexByte(base, ' ') >= 0 {
+		return errBadIndex
+	}
+	ul := &x.ul
+	if n := len(ul.order); n > 0 && uid <= ul.order[n-1].uid {
+		return errBadIndex
+	}
+	n := len(ul.uids)
+	ul.uids[base] = uid
+	if len(ul.uids) == n {
+		// A base listed twice: its first UID counts (parseEntry), which
+		// fixDups puts back.
+		ul.dups = true
+		if live {
+			return errBadIndex // the file belongs to the base's first line
+		}
+	}
+	ul.order = append(ul.order, entry{uid, base})
+	ul.next = max(ul.next, uid+1)
+	if live {
+		x.names[base] = rel
+	}
+	return nil
+}
