@@ -32,6 +32,9 @@ var wordDecoder = &mime.WordDecoder{CharsetReader: charset.Reader}
 // decodeHeaderValue decodes the encoded words of one field value; a value
 // that does not decode is kept as it is.
 func decodeHeaderValue(v string) string {
+	if !strings.Contains(v, "=?") {
+		return v // no encoded word: most values, and no allocation
+	}
 	if d, err := wordDecoder.DecodeHeader(v); err == nil {
 		return d
 	}
@@ -136,6 +139,33 @@ func foldCase(s string) string {
 }
 
 // containsFold reports whether sub is in s, under simple case folding.
+// When both are ASCII (most header values and keys) it compares in place,
+// without folding copies.
 func containsFold(s, sub string) bool {
+	if isASCII(s) && isASCII(sub) {
+		return indexFoldASCII(s, sub) >= 0
+	}
 	return strings.Contains(foldCase(s), foldCase(sub))
+}
+
+// indexFoldASCII is strings.Index ignoring ASCII case.
+func indexFoldASCII(s, sub string) int {
+	if sub == "" {
+		return 0
+	}
+	first := sub[0]
+	isLetter := first|0x20 >= 'a' && first|0x20 <= 'z'
+	if isLetter {
+		first |= 0x20 // lower case
+	}
+	for i := 0; i+len(sub) <= len(s); i++ {
+		c := s[i]
+		if isLetter {
+			c |= 0x20
+		}
+		if c == first && strings.EqualFold(s[i:i+len(sub)], sub) {
+			return i
+		}
+	}
+	return -1
 }

@@ -89,3 +89,16 @@ func TestMessageTextBounded(t *testing.T) {
 		t.Errorf("TEXT: %d bytes, limit %d", len(text), maxSearchText)
 	}
 }
+
+// The ASCII fast path of containsFold answers as folding both does.
+func FuzzContainsFold(f *testing.F) {
+	for _, s := range [][2]string{{"Hello World", "wORLD"}, {"a@b", "`B"}, {"[x]", "{X}"}, {"Kelvin", "\u212a"}, {"", ""}} {
+		f.Add(s[0], s[1])
+	}
+	f.Fuzz(func(t *testing.T, s, sub string) {
+		want := strings.Contains(foldCase(s), foldCase(sub))
+		if got := containsFold(s, sub); got != want {
+			t.Fatalf("containsFold(%q, %q) = %v, folding both says %v", s, sub, got, want)
+		}
+	})
+}
