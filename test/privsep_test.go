@@ -22,10 +22,10 @@ import (
 // (mailsrv-smtpd, users and passwords through mailctl auth-helper), queue
 // run (mailsrv-queue, deliver workers as mailsrv-mail through the
 // spawner), imapd (mailsrv-mail). Then it shows what the smtpd account
-// cannot open. It needs root, as CI has.
+// cannot open. It needs root (make test as a whole does).
 func TestLeastPrivilege(t *testing.T) {
 	if os.Geteuid() != 0 {
-		t.Skip("needs root (make test runs as root in CI)")
+		t.Fatal("needs root, to create the system accounts and start the daemons as root (make test runs as root: it installs Debian packages too)")
 	}
 	r := newRoot(t)
 	r.libexec = systemLibexec(t)
