@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
@@ -170,6 +171,48 @@ m.logout()
 	if err != nil || !strings.Contains(got, "exists 1") || !strings.Contains(got, "separated") {
 		t.Fatalf("imaplib: %v\n%s", err, got)
 	}
+
+	// A helper started as root cannot be started again after the drop: when
+	// one dies, its daemon stops, for the supervisor to start it afresh.
+	for _, d := range []struct {
+		proc   *Proc
+		helper string
+	}{{smtpd, "mailctl"}, {q, "queue"}} {
+		pid := childNamed(t, d.proc.cmd.Process.Pid, d.helper)
+		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-d.proc.done:
+		case <-time.After(20 * time.Second):
+			t.Fatalf("%s still running 20 s after its %s helper died", d.proc.cmd.Path, d.helper)
+		}
+		if !strings.Contains(d.proc.Log(), "ended: stopping, for the supervisor") {
+			t.Errorf("%s did not say why it stopped", d.proc.cmd.Path)
+		}
+	}
+}
+
+// childNamed returns the PID of the child of pid running the program
+// name (from /proc/PID/task/*/children).
+func childNamed(t *testing.T, pid int, name string) int {
+	t.Helper()
+	tasks, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range tasks {
+		b, _ := os.ReadFile(f)
+		for _, c := range strings.Fields(string(b)) {
+			exe, _ := os.Readlink("/proc/" + c + "/exe")
+			if filepath.Base(exe) == name {
+				n, _ := strconv.Atoi(c)
+				return n
+			}
+		}
+	}
+	t.Fatalf("no %s child of %d", name, pid)
+	return 0
 }
 
 // systemLibexec copies the programs where the system accounts may run

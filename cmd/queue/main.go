@@ -19,6 +19,7 @@ import (
 	"mailsrv/pkg/address"
 	"mailsrv/pkg/authhelper"
 	"mailsrv/pkg/config"
+	"mailsrv/pkg/daemon"
 	"mailsrv/pkg/deliver"
 	"mailsrv/pkg/lmtp"
 	"mailsrv/pkg/privsep"
@@ -163,6 +164,7 @@ var runCmd = &cli.Command{
 				return cli.Exit("queue run: "+err.Error(), exitTemp)
 			}
 			defer helper.Close()
+			defer daemon.StopWhen(helper.Done(), "auth helper", slog.Default())()
 			cfg.Lookup = helper.Lookup
 		}
 		local, closeLocal, err := localTransport(c, cfg)
@@ -226,8 +228,9 @@ func localTransport(c *cli.Context, cfg *config.Config) (queue.Transport, func()
 		return nil, nil, cli.Exit("queue run: "+err.Error(), exitTemp)
 	}
 	pool.Spawn = sp.Spawn
+	disarm := daemon.StopWhen(sp.Done(), "queue spawn", slog.Default())
 	slog.Info("delivering through deliver workers", "user", du)
-	return pool, func() { pool.Close(); _ = sp.Close() }, nil
+	return pool, func() { disarm(); pool.Close(); _ = sp.Close() }, nil
 }
 
 // startHelper starts `mailctl auth-helper` as account, to look users up.

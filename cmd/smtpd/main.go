@@ -119,6 +119,7 @@ func run(c *cli.Context) error {
 			return fail(exitTemp, err.Error())
 		}
 		defer helper.Close()
+		defer daemon.StopWhen(helper.Done(), "auth helper", log)()
 		cfg.Lookup = helper.Lookup
 		if authn.Backend == nil {
 			authn.Backend = helper

@@ -149,10 +149,12 @@ func readLine(br *bufio.Reader) ([]byte, error) {
 // Client is the daemon's side. It implements auth.Backend, and its Lookup
 // fits config.Config.Lookup. Requests are answered one at a time.
 type Client struct {
-	mu  sync.Mutex
-	w   io.WriteCloser
-	r   *bufio.Reader
-	cmd *exec.Cmd
+	mu   sync.Mutex
+	w    io.WriteCloser
+	r    *bufio.Reader
+	cmd  *exec.Cmd
+	done chan struct{} // closed when the helper process has ended
+	err  error         // how it ended, once done is closed
 }
 
 // Start runs argv (`mailctl --root R auth-helper`) as account a: call it
@@ -172,8 +174,18 @@ func Start(argv []string, a privsep.Account) (*Client, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start auth helper: %w", err)
 	}
-	return &Client{w: w, r: bufio.NewReader(r), cmd: cmd}, nil
+	c := &Client{w: w, r: bufio.NewReader(r), cmd: cmd, done: make(chan struct{})}
+	go func() {
+		c.err = cmd.Wait()
+		close(c.done)
+	}()
+	return c, nil
 }
+
+// Done is closed when the helper started by Start has ended. It cannot be
+// started again once the daemon has dropped its privileges: the daemon
+// should stop and let its supervisor start it afresh.
+func (c *Client) Done() <-chan struct{} { return c.done }
 
 // NewClient talks to a helper over r and w (tests, or another transport).
 func NewClient(r io.Reader, w io.WriteCloser) *Client {
@@ -240,9 +252,10 @@ func (c *Client) Lookup(key string) (config.User, bool, error) {
 // Close ends the helper.
 func (c *Client) Close() error {
 	err := c.w.Close()
-	if c.cmd != nil {
-		if werr := c.cmd.Wait(); err == nil {
-			err = werr
+	if c.done != nil {
+		<-c.done
+		if err == nil {
+			err = c.err
 		}
 	}
 	return err

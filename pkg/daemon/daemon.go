@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync"
 	"syscall"
 
 	"mailsrv/pkg/auth"
@@ -130,4 +131,24 @@ func Checkpassword(a *auth.Authenticator, prog, listen, user string) (func(confi
 			"run one process per connection (tcpserver, inetd) or give --user")
 	}
 	return func(_ config.User, box string) error { return privsep.DropToOwner(box) }, nil
+}
+
+// StopWhen stops this program, as SIGTERM would (finishing what is in
+// progress), when done is closed: a helper it started while it was root
+// (mailctl auth-helper, queue spawn) has ended and cannot be started again
+// now that it runs under its own account, so it leaves it to its
+// supervisor (s6, runit, systemd) to start it afresh. The function
+// returned disarms it, for the program's own shutdown.
+func StopWhen(done <-chan struct{}, what string, log *slog.Logger) (disarm func()) {
+	quit := make(chan struct{})
+	go func() {
+		select {
+		case <-done:
+			log.Error(what+" ended: stopping, for the supervisor to start this program again", "helper", what)
+			_ = syscall.Kill(os.Getpid(), syscall.SIGTERM)
+		case <-quit:
+		}
+	}()
+	var once sync.Once
+	return func() { once.Do(func() { close(quit) }) }
 }

@@ -130,6 +130,7 @@ func oneFD(oob []byte) (int, error) {
 type Spawner struct {
 	mu   sync.Mutex
 	conn *net.UnixConn
+	done chan struct{} // closed when a spawner from StartSpawner has ended
 }
 
 // NewSpawner wraps the parent's end of SpawnPair.
@@ -210,6 +211,19 @@ func StartSpawner(argv []string) (*Spawner, error) {
 		_ = parent.Close()
 		return nil, fmt.Errorf("start spawner: %w", err)
 	}
-	go func() { _ = cmd.Wait() }()
-	return NewSpawner(parent)
+	sp, err := NewSpawner(parent)
+	if err != nil {
+		return nil, err
+	}
+	sp.done = make(chan struct{})
+	go func() {
+		_ = cmd.Wait()
+		close(sp.done)
+	}()
+	return sp, nil
 }
+
+// Done is closed when the spawner started by StartSpawner has ended (nil
+// for NewSpawner's): the parent, which cannot start another without root,
+// should stop and let its supervisor start it afresh.
+func (s *Spawner) Done() <-chan struct{} { return s.done }
