@@ -58,6 +58,9 @@ func TestLeastPrivilege(t *testing.T) {
 	imapAddr := freeAddr(t)
 	imapd := r.start("imapd", "--listen", imapAddr, "--user", privsep.MailUser)
 	waitListen(t, imapAddr)
+	popAddr := freeAddr(t)
+	pop3d := r.start("pop3d", "--listen", popAddr, "--user", privsep.MailUser)
+	waitListen(t, popAddr)
 
 	// A certificate renewed after the daemons dropped privilege is read
 	// by them, and served.
@@ -111,7 +114,7 @@ s.quit()
 	}
 
 	// Each daemon runs as its account, every id (real, effective, saved).
-	for proc, name := range map[*Proc]string{smtpd: privsep.SMTPDUser, q: privsep.QueueUser, imapd: privsep.MailUser} {
+	for proc, name := range map[*Proc]string{smtpd: privsep.SMTPDUser, q: privsep.QueueUser, imapd: privsep.MailUser, pop3d: privsep.MailUser} {
 		if ids := procUIDs(t, proc.cmd.Process.Pid); ids != strings.Repeat(strconv.Itoa(accts[name].UID)+" ", 4) {
 			t.Errorf("%s: uids %q, want all %d (%s)", proc.cmd.Path, ids, accts[name].UID, name)
 		}
@@ -170,6 +173,22 @@ m.logout()
 `, host, port, DemoPassword)
 	if err != nil || !strings.Contains(got, "exists 1") || !strings.Contains(got, "separated") {
 		t.Fatalf("imaplib: %v\n%s", err, got)
+	}
+
+	// pop3d, running as mailsrv-mail, too (it writes its lock and flags),
+	// once the two messages queue inject took are in.
+	waitFor(t, 30*time.Second, "bob's three messages", func() bool { return len(messages(t, r.mailbox("bob"))) == 3 })
+	host, port, _ = strings.Cut(popAddr, ":")
+	got, err = python(t, `
+import poplib, sys
+p = poplib.POP3(sys.argv[1], int(sys.argv[2]))
+p.user("bob@example.test"); p.pass_(sys.argv[3])
+print("stat", p.stat()[0])
+print(b"\n".join(p.retr(1)[1]).decode())
+p.quit()
+`, host, port, DemoPassword)
+	if err != nil || !strings.Contains(got, "stat 3") || !strings.Contains(got, "separated") {
+		t.Fatalf("poplib: %v\n%s", err, got)
 	}
 
 	// A helper started as root cannot be started again after the drop: when
