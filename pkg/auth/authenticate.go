@@ -82,13 +82,6 @@ type Authenticator struct {
 	Sleep func(ctx context.Context, d time.Duration) error
 }
 
-// Authenticate checks one password login against etc/users, with
-// throttling, upgrade of old hashes and a log line: see
-// Authenticator.Authenticate.
-func Authenticate(cfg *config.Config, th *throttle.Throttle, req Request) (config.User, error) {
-	return (&Authenticator{Config: cfg, Throttle: th}).Authenticate(req)
-}
-
 // Authenticate checks one password login. It counts the attempt against
 // the client's address and the account, waits the delay the throttle
 // asks for (a right password waits too), refuses with ErrThrottled during

@@ -153,7 +153,7 @@ func TestAuthenticateErrors(t *testing.T) {
 	if err := os.WriteFile(cfg.Path("etc/users"), []byte("no colon here\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Authenticate(cfg, nil, Request{Username: "ann@example.org", Password: pw}); err == nil || errors.Is(err, ErrMismatch) {
+	if _, err := (&Authenticator{Config: cfg}).Authenticate(Request{Username: "ann@example.org", Password: pw}); err == nil || errors.Is(err, ErrMismatch) {
 		t.Errorf("broken etc/users: %v, want a server error", err)
 	}
 }

@@ -170,7 +170,7 @@ func TestDovecotImport(t *testing.T) {
 		user := "u" + string(rune('a'+i)) + "@example.org"
 		t.Run(s, func(t *testing.T) {
 			req := Request{Username: user, Password: pw + "!", Mech: "PLAIN", Service: "test"}
-			if _, err := Authenticate(cfg, th, req); !errors.Is(err, ErrMismatch) {
+			if _, err := (&Authenticator{Config: cfg, Throttle: th}).Authenticate(req); !errors.Is(err, ErrMismatch) {
 				t.Fatalf("wrong password: %v, want ErrMismatch", err)
 			}
 			before, _, _ := cfg.LookupUser(user)
@@ -178,7 +178,7 @@ func TestDovecotImport(t *testing.T) {
 				t.Fatalf("a failed login changed the hash to %q", before.Hash)
 			}
 			req.Password = pw
-			u, err := Authenticate(cfg, th, req)
+			u, err := (&Authenticator{Config: cfg, Throttle: th}).Authenticate(req)
 			if err != nil {
 				t.Fatalf("right password: %v", err)
 			}
@@ -198,11 +198,11 @@ func TestDovecotImport(t *testing.T) {
 			if u.Hash != after.Hash {
 				t.Errorf("Authenticate returned hash %q, file has %q", u.Hash, after.Hash)
 			}
-			if _, err := Authenticate(cfg, th, req); err != nil {
+			if _, err := (&Authenticator{Config: cfg, Throttle: th}).Authenticate(req); err != nil {
 				t.Errorf("second login after upgrade: %v", err)
 			}
 			req.Password = pw + "!"
-			if _, err := Authenticate(cfg, th, req); !errors.Is(err, ErrMismatch) {
+			if _, err := (&Authenticator{Config: cfg, Throttle: th}).Authenticate(req); !errors.Is(err, ErrMismatch) {
 				t.Errorf("wrong password after upgrade: %v, want ErrMismatch", err)
 			}
 			again, _, _ := cfg.LookupUser(user)

@@ -119,21 +119,12 @@ func (c *StdioConn) SetWriteDeadline(t time.Time) error {
 // Handler serves one connection and closes it.
 type Handler func(ctx context.Context, c net.Conn)
 
-// Listen accepts connections on addr ("127.0.0.1:2525", "[::1]:143") and runs
-// h for each in its own goroutine, until ctx ends; then it stops accepting
-// and waits for the sessions to finish. A panic in a session is logged with
-// its stack by the handler's own recover; Listen itself never dies of one
-// connection.
-func Listen(ctx context.Context, addr string, h Handler) error {
-	var lc net.ListenConfig
-	ln, err := lc.Listen(ctx, "tcp", addr)
-	if err != nil {
-		return err
-	}
-	return Serve(ctx, ln, h)
-}
-
-// Serve is Listen on a listener the caller made.
+// Serve accepts connections on ln and runs h for each in its own
+// goroutine, until ctx ends; then it stops accepting and waits for the
+// sessions to finish. A panic in a session is logged with its stack by the
+// handler's own recover; Serve itself never dies of one connection. The
+// caller makes the listener, so that it can drop privileges between
+// binding and serving (daemon.Serve).
 func Serve(ctx context.Context, ln net.Listener, h Handler) error {
 	var wg sync.WaitGroup
 	stop := context.AfterFunc(ctx, func() { _ = ln.Close() })
