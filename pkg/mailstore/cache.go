@@ -103,6 +103,7 @@ func (f *Folder) adoptListing() (Snapshot, bool) {
 
 // ownNames makes f.names f's own, before a change.
 func (f *Folder) ownNames() {
+	f.load()
 	if f.namesShared {
 		f.names = maps.Clone(f.names)
 		f.namesShared = false
