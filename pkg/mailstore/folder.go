@@ -148,7 +148,7 @@ func (f *Folder) keep(snap Snapshot, scanned, adopted bool) Snapshot {
 	if scanned {
 		f.saveIndex(snap)
 	}
-	if scanned || adopted && f.lazy == nil {
+	if scanned || adopted {
 		f.keepListing(snap)
 	}
 	return snap

@@ -95,3 +95,35 @@ func settle(t *testing.T, s *Store) {
 		t.Fatal(err)
 	}
 }
+
+// TestFolderIndexLazyKept: in one process (imapd --listen), the listing
+// adopted from the index is kept unloaded for the next session, which
+// takes it without reading the index; each session builds its own maps,
+// and a change in one reaches neither the other nor the kept listing.
+func TestFolderIndexLazyKept(t *testing.T) {
+	s, want, _ := settledInbox(t, 4)
+	a, _ := lazyInbox(t, s)
+	b := inbox(t, s)
+	snap, _, err := b.Sync(true)
+	if err != nil || b.lazy != a.lazy || fmt.Sprint(snap.Msgs) != fmt.Sprint(want.Msgs) {
+		t.Fatalf("the second session did not take the kept listing: %v, %+v", err, snap.Msgs)
+	}
+	if _, err := a.SetFlags(want.Msgs[0].Base, func(o Flags) Flags { return o.With("F", "") }); err != nil {
+		t.Fatal(err)
+	}
+	if b.names != nil || b.lazy == nil {
+		t.Fatal("a change in one session built the other's maps")
+	}
+	listings.Lock()
+	kept := listings.m[s.Root]
+	listings.Unlock()
+	if kept == nil || kept.lazy == nil || kept.names != nil || kept.lazy.rels[0] != "cur/"+want.Msgs[0].Base+":2," {
+		t.Fatalf("the kept listing changed: %+v", kept)
+	}
+	if rel := a.names[want.Msgs[0].Base]; rel != "cur/"+want.Msgs[0].Base+":2,F" {
+		t.Fatalf("the changed session's name: %q", rel)
+	}
+	if snap, _, err = b.Sync(true); err != nil || snap.Msgs[0].Flags != "F" {
+		t.Fatalf("the other session does not see the change: %+v, %v", snap.Msgs, err)
+	}
+}
