@@ -28,6 +28,8 @@ type listing struct {
 	stamps   [2]dirStamp
 	scanned  time.Time
 	names    map[string]string
+	lazy     *lazyListing // instead of names: an adopted index not loaded (index.go)
+	size     int          // messages listed
 	ul       uidList
 	seenNext uint32
 	snap     Snapshot // of names and ul as kept
@@ -46,32 +48,36 @@ func (f *Folder) keepListing(snap Snapshot) {
 			return // dirty would not trust it either
 		}
 	}
+	size := len(f.names)
+	if f.lazy != nil {
+		size = f.lazy.live // all in cur/: an index is written only then
+	}
 	for _, rel := range f.names {
 		if strings.HasPrefix(rel, "new/") {
 			return
 		}
 	}
-	if len(f.names) > listingCacheMax {
+	if size > listingCacheMax {
 		return
 	}
 	f.namesShared = true
-	l := &listing{stamps: f.stamps, scanned: f.scanned, names: f.names,
+	l := &listing{stamps: f.stamps, scanned: f.scanned, names: f.names, lazy: f.lazy, size: size,
 		ul: f.ul.share(), seenNext: f.seenNext, snap: snap}
 	listings.Lock()
 	defer listings.Unlock()
 	if old, ok := listings.m[f.Dir]; ok {
-		listings.total -= len(old.names)
+		listings.total -= old.size
 		delete(listings.m, f.Dir)
 	}
 	for k, old := range listings.m {
-		if listings.total+len(l.names) <= listingCacheMax {
+		if listings.total+l.size <= listingCacheMax {
 			break
 		}
-		listings.total -= len(old.names)
+		listings.total -= old.size
 		delete(listings.m, k)
 	}
 	listings.m[f.Dir] = l
-	listings.total += len(l.names)
+	listings.total += l.size
 }
 
 // adoptListing gives a Folder that has not listed yet the kept listing of
@@ -92,7 +98,7 @@ func (f *Folder) adoptListing() (Snapshot, bool) {
 		}
 	}
 	f.stamps, f.scanned, f.seenNext = l.stamps, l.scanned, l.seenNext
-	f.names, f.namesShared = l.names, true
+	f.names, f.namesShared, f.lazy = l.names, true, l.lazy
 	f.ul = l.ul.share()
 	return l.snap, true
 }
@@ -103,6 +109,7 @@ func (f *Folder) adoptListing() (Snapshot, bool) {
 
 // ownNames makes f.names f's own, before a change.
 func (f *Folder) ownNames() {
+	f.load()
 	if f.namesShared {
 		f.names = maps.Clone(f.names)
 		f.namesShared = false

@@ -18,7 +18,8 @@ type Folder struct {
 	Name  string // IMAP name, "INBOX" or "Sent" or "a/b"
 	Dir   string // the Maildir
 	ul    uidList
-	names map[string]string // base name → "cur/NAME" or "new/NAME", from the last scan
+	names map[string]string // base name → "cur/NAME" or "new/NAME", from the last scan; nil while lazy
+	lazy  *lazyListing      // an adopted index whose maps are not built yet (index.go): load() first
 	// names is shared with the listing cache (cache.go): ownNames before a change
 	namesShared bool
 
@@ -65,7 +66,7 @@ func (f *Folder) Sync(claim bool) (Snapshot, []string, error) {
 func (f *Folder) sync(claim bool) (Snapshot, []string, error) {
 	var recent []string
 	scanned, adopted := false, false
-	if f.names == nil {
+	if !f.listed() {
 		if snap, ok := f.adoptListing(); ok {
 			f.gen++
 			snap.Gen = f.gen
@@ -74,7 +75,7 @@ func (f *Folder) sync(claim bool) (Snapshot, []string, error) {
 			adopted = f.adoptIndex() // index.go
 		}
 	}
-	if f.names == nil || f.dirty() {
+	if !f.listed() || f.dirty() {
 		// Read the UID list before listing the directories: a UID given
 		// before the listing belongs to a file the listing can see, so
 		// one missing from it was expunged. UIDs given after may belong to
@@ -108,6 +109,12 @@ func (f *Folder) sync(claim bool) (Snapshot, []string, error) {
 	if !scanned && err == nil && f.ul.gen == gen && f.snap != nil {
 		return *f.snap, nil, nil // nothing changed: the common case of a poll
 	}
+	if err == nil && f.ul.validity != 0 && f.lazy != nil && f.ul.gen == f.lazy.gen {
+		// An adopted index, and the UID list as it was read with it:
+		// the snapshot needs no maps (index.go).
+		return f.keep(f.lazySnapshot(), scanned, adopted), recent, nil
+	}
+	f.load()
 	if err == nil && f.ul.validity != 0 {
 		// The common case: every listed message has its UID already, as
 		// the snapshot's pass over the list shows; then missing is empty.
@@ -229,6 +236,7 @@ func (f *Folder) claimNew() ([]string, error) {
 
 // scan lists new/ and cur/ into f.names and returns the bases, unsorted.
 func (f *Folder) scan() ([]string, error) {
+	f.load()
 	f.scanned = time.Now()
 	names, clean, err := f.list()
 	if err != nil {

@@ -30,9 +30,21 @@ func FuzzCacheFiles(f *testing.F) {
 	f.Add([]byte("Subject: x\r\nFrom: y\r\n  z\r\n\r\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if x, err := parseIndex(data); err == nil {
-			for base, rel := range x.names {
-				if _, ok := x.ul.uids[base]; !ok || len(rel) < 4 || rel[:4] != "cur/" {
-					t.Fatalf("index accepted a name without its line: %q %q", base, rel)
+			if len(x.rels) != len(x.ul.order) {
+				t.Fatalf("%d files for %d lines", len(x.rels), len(x.ul.order))
+			}
+			for i, rel := range x.rels {
+				if rel == "" {
+					continue
+				}
+				if base, _ := splitName(rel[min(4, len(rel)):]); rel[:min(4, len(rel))] != "cur/" || base != x.ul.order[i].base {
+					t.Fatalf("index accepted a name without its line: %q %q", x.ul.order[i].base, rel)
+				}
+			}
+			x.ul.index()
+			for _, e := range x.ul.order {
+				if uid, ok := x.ul.uids[e.base]; !ok || uid > e.uid {
+					t.Fatalf("base %q: UID %d, first line %d", e.base, uid, e.uid)
 				}
 			}
 		}

@@ -204,7 +204,7 @@ func (f *Folder) HeaderBatch() (end func() error) {
 // read the cache).
 func (hc *headerCache) begin(f *Folder) {
 	hc.begun, hc.trusted, hc.cur = true, false, dirStamp{}
-	if f.names != nil && !f.dirty() {
+	if f.listed() && !f.dirty() {
 		hc.trusted, hc.cur = true, f.stamps[1]
 	}
 	if err := hc.refresh(f.Dir); err != nil {
@@ -249,6 +249,7 @@ func (f *Folder) cached(base string, fields []string) (hcEntry, []byte, bool, er
 		// from there: the file is still there, as it was.
 		return e, hdr, true, nil
 	}
+	f.load()
 	rel, listed := f.names[base]
 	if !ok || !listed || !e.serves(fields) {
 		return e, nil, false, nil // gone, or listed since: the reader rescans
@@ -685,6 +686,7 @@ func (hc *headerCache) flush(f *Folder) error {
 		hc.dropPending()
 		return err
 	}
+	f.load()
 	path := filepath.Join(f.Dir, HeaderCacheName)
 	fi, err := os.Stat(path)
 	switch {
@@ -748,6 +750,7 @@ func (hc *headerCache) rewrite(f *Folder) error {
 	if hc.fh == nil && hc.ino != 0 {
 		hc.reset(nil, 0)
 	}
+	f.load()
 	for _, ent := range f.ul.order {
 		if _, ok := f.names[ent.base]; !ok || f.ul.uids[ent.base] != ent.uid {
 			continue

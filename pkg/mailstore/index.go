@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -48,6 +49,7 @@ var errBadIndex = errors.New("folder index damaged")
 // new/, both stamps settled, every listed message in snap. A failure is
 // kept for CacheErr: the folder works without the index.
 func (f *Folder) saveIndex(snap Snapshot) {
+	f.load()
 	if len(snap.Msgs) != len(f.names) || len(f.ul.order) == 0 || f.ul.damaged {
 		return
 	}
@@ -143,12 +145,15 @@ func removeStaleTemps(path string) {
 // adoptIndex gives a Folder that has not listed yet the listing of the
 // index file, if new/ and cur/ still have its stamps. A missing, damaged
 // or stale index is ignored (the caller lists, and rewrites it).
+//
+// The listing is adopted as read, in UID order, without the maps of base
+// names (f.names, the UID list's uids): a new process's SELECT needs only
+// the snapshot, which lazySnapshot makes from these arrays. Building the
+// two maps of 100,000 names was most of a new process's SELECT; load
+// builds them at the first need (a message read, a flag change, a sync
+// that must compare listings).
 func (f *Folder) adoptIndex() bool {
-	data, err := os.ReadFile(filepath.Join(f.Dir, IndexName))
-	if err != nil {
-		return false
-	}
-	x, err := parseIndex(data)
+	x, err := readIndex(filepath.Join(f.Dir, IndexName))
 	if err != nil {
 		return false
 	}
@@ -159,18 +164,69 @@ func (f *Folder) adoptIndex() bool {
 		}
 	}
 	f.stamps, f.scanned, f.seenNext = x.stamps, x.scanned, x.seenNext
-	f.names, f.namesShared = x.names, false
+	f.names, f.namesShared = nil, false
 	f.ul = x.ul
+	f.lazy = &lazyListing{order: x.ul.order, rels: x.rels, live: x.live, gen: x.ul.gen}
 	return true
 }
 
-// index is a parsed index file.
+// lazyListing is an adopted index whose maps are not built yet: rels[i]
+// is "cur/NAME", the file of order[i], or "" when that line's message was
+// not listed. A live base is at its first line (the writer writes a name
+// only there), so the snapshot is the live lines in order.
+type lazyListing struct {
+	order []entry
+	rels  []string
+	live  int    // non-empty rels
+	gen   uint64 // the UID list's gen when adopted
+}
+
+// listed reports whether f has a listing, built or not.
+func (f *Folder) listed() bool { return f.names != nil || f.lazy != nil }
+
+// load builds the maps of an adopted index, before their first use.
+func (f *Folder) load() {
+	z := f.lazy
+	if z == nil {
+		return
+	}
+	names := make(map[string]string, z.live)
+	for i, rel := range z.rels {
+		if rel == "" {
+			continue
+		}
+		if base := z.order[i].base; names[base] == "" {
+			names[base] = rel
+		}
+	}
+	f.names, f.namesShared, f.lazy = names, false, nil
+	f.ul.index()
+}
+
+// lazySnapshot is snapshot for an adopted index not loaded yet, while the
+// UID list read with it is unchanged.
+func (f *Folder) lazySnapshot() Snapshot {
+	z := f.lazy
+	s := Snapshot{Validity: f.ul.validity, Next: f.ul.next, Msgs: make([]Message, 0, z.live)}
+	for i, rel := range z.rels {
+		if rel == "" {
+			continue
+		}
+		_, flags := splitName(rel[4:])
+		s.Msgs = append(s.Msgs, Message{UID: z.order[i].uid, Base: z.order[i].base, Flags: flags})
+	}
+	return s
+}
+
+// index is a parsed index file: the UID list's lines in order (ul.order,
+// without its map) and beside each its listed file, or "".
 type index struct {
 	stamps   [2]dirStamp
 	scanned  time.Time
 	seenNext uint32
 	ul       uidList
-	names    map[string]string
+	rels     []string
+	live     int
 }
 
 func parseIndex(data []byte) (*index, error) {
@@ -178,21 +234,75 @@ func parseIndex(data []byte) (*index, error) {
 	if nl < 0 {
 		return nil, errBadIndex
 	}
-	var sum uint32
-	var size int
-	head := string(data[:nl])
-	rest, ok := strings.CutPrefix(head, indexMagic+" ")
-	if !ok {
-		return nil, errBadIndex
-	}
-	if _, err := fmt.Sscanf(rest, "%x %d", &sum, &size); err != nil {
-		return nil, errBadIndex
+	sum, size, err := parseIndexHead(string(data[:nl]))
+	if err != nil {
+		return nil, err
 	}
 	body := data[nl+1:]
 	if len(body) != size || crc32.Checksum(body, castagnoli) != sum {
 		return nil, errBadIndex
 	}
-	text := string(body) // one string: the names below slice it
+	return parseIndexBody(string(body))
+}
+
+// parseIndexHead parses the first line, without its newline.
+func parseIndexHead(head string) (sum uint32, size int, err error) {
+	rest, ok := strings.CutPrefix(head, indexMagic+" ")
+	if !ok {
+		return 0, 0, errBadIndex
+	}
+	if _, err := fmt.Sscanf(rest, "%x %d", &sum, &size); err != nil || size < 0 {
+		return 0, 0, errBadIndex
+	}
+	return sum, size, nil
+}
+
+// readIndex reads and checks the index file. The body is read straight
+// into the one string that the parsed names slice, and checksummed on
+// the way: a 100,000-message index is 7 MB, and a second copy of it (a
+// byte slice, then a string) cost a new process a few milliseconds of
+// page faults.
+func readIndex(path string) (*index, error) {
+	fh, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer fh.Close()
+	var first [64]byte
+	n, err := fh.ReadAt(first[:], 0)
+	if err != nil && err != io.EOF {
+		return nil, err
+	}
+	nl := bytes.IndexByte(first[:n], '\n')
+	if nl < 0 {
+		return nil, errBadIndex
+	}
+	sum, size, err := parseIndexHead(string(first[:nl]))
+	if err != nil {
+		return nil, err
+	}
+	fi, err := fh.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if fi.Size() != int64(nl+1)+int64(size) {
+		return nil, errBadIndex // also bounds what is read below
+	}
+	var b strings.Builder
+	b.Grow(size)
+	h := crc32.New(castagnoli)
+	got, err := io.Copy(io.MultiWriter(&b, h), io.NewSectionReader(fh, int64(nl+1), int64(size)))
+	if err != nil {
+		return nil, err
+	}
+	if got != int64(size) || h.Sum32() != sum {
+		return nil, errBadIndex
+	}
+	return parseIndexBody(b.String())
+}
+
+// parseIndexBody parses the checked body; the names slice text.
+func parseIndexBody(text string) (*index, error) {
 	line := func() (string, bool) {
 		i := strings.IndexByte(text, '\n')
 		if i < 0 {
@@ -222,10 +332,10 @@ func parseIndex(data []byte) (*index, error) {
 	if err := x.ul.parseHeader(l3); err != nil {
 		return nil, errBadIndex
 	}
+	x.ul.uids = nil // built by index() when needed
 	n := strings.Count(text, "\n")
-	x.ul.uids = make(map[string]uint32, n)
 	x.ul.order = make([]entry, 0, n)
-	x.names = make(map[string]string, n)
+	x.rels = make([]string, 0, n)
 	for len(text) > 0 {
 		l, ok := line()
 		if !ok {
@@ -235,26 +345,14 @@ func parseIndex(data []byte) (*index, error) {
 			return nil, err
 		}
 	}
-	if x.ul.dups {
-		x.fixDups()
-	}
 	x.ul.gen = 1
 	return x, nil
 }
 
-// fixDups gives each base its first UID again.
-func (x *index) fixDups() {
-	seen := make(map[string]bool, len(x.ul.uids))
-	for _, e := range x.ul.order {
-		if !seen[e.base] {
-			seen[e.base] = true
-			x.ul.uids[e.base] = e.uid
-		}
-	}
-}
-
 // entry parses "<uid> <base>" or "<uid> cur/<name>", with the rules of
-// the UID list's own lines (parseEntry).
+// the UID list's own lines (parseEntry). A base listed twice keeps its
+// first UID, which the UID list's index() sees; the writer gives a file
+// only to that first line.
 func (x *index) entry(l string) error {
 	sp := strings.IndexByte(l, ' ')
 	if sp <= 0 {
@@ -271,20 +369,13 @@ func (x *index) entry(l string) error {
 	if n := len(ul.order); n > 0 && uid <= ul.order[n-1].uid {
 		return errBadIndex
 	}
-	n := len(ul.uids)
-	ul.uids[base] = uid
-	if len(ul.uids) == n {
-		// A base listed twice: its first UID counts (parseEntry), which
-		// fixDups puts back.
-		ul.dups = true
-		if live {
-			return errBadIndex // the file belongs to the base's first line
-		}
-	}
 	ul.order = append(ul.order, entry{uid, base})
 	ul.next = max(ul.next, uid+1)
-	if live {
-		x.names[base] = rel
+	if !live {
+		rel = ""
+	} else {
+		x.live++
 	}
+	x.rels = append(x.rels, rel)
 	return nil
 }

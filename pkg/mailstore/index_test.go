@@ -77,7 +77,11 @@ func TestFolderIndex(t *testing.T) {
 			bad[len(bad)-3] ^= 1
 			return os.WriteFile(path, bad, 0600)
 		},
-		"empty": func() error { return os.WriteFile(path, nil, 0600) },
+		"empty":  func() error { return os.WriteFile(path, nil, 0600) },
+		"longer": func() error { return os.WriteFile(path, append(bytes.Clone(good), "1 x\n"...), 0600) },
+		"huge size": func() error {
+			return os.WriteFile(path, fmt.Appendf(nil, "%s 00000000 99999999999999\n", indexMagic), 0600)
+		},
 	}
 	for name, do := range damage {
 		if err := do(); err != nil {

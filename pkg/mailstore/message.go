@@ -22,6 +22,7 @@ var ErrGone = errors.New("message no longer exists")
 
 // path returns the current file of base, rescanning once if it moved.
 func (f *Folder) path(base string, rescan bool) (string, error) {
+	f.load()
 	if rel, ok := f.names[base]; ok && !rescan {
 		return filepath.Join(f.Dir, rel), nil
 	}
@@ -142,6 +143,7 @@ func (f *Folder) Expunge(bases []string) error {
 
 // maybeCompact rewrites the UID list when most of its lines are dead.
 func (f *Folder) maybeCompact() error {
+	f.load()
 	live := len(f.names)
 	dead := len(f.ul.order) - live
 	if dead < 64 || dead < live {

@@ -664,6 +664,7 @@ func (m *ModSeqs) Vanished(since uint64, ranges [][2]uint32, next uint32, live f
 // freshName makes sure f.names has the current file name of base (another
 // process may have renamed it since the last scan).
 func (f *Folder) freshName(base string) {
+	f.load()
 	if rel, ok := f.names[base]; ok {
 		if _, err := os.Lstat(filepath.Join(f.Dir, rel)); err == nil {
 			return

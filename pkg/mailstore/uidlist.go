@@ -49,7 +49,7 @@ var errDamaged = errors.New("uid list damaged")
 type uidList struct {
 	validity uint32
 	next     uint32            // next UID to hand out
-	uids     map[string]uint32 // base name → UID
+	uids     map[string]uint32 // base name → UID; nil until index() after an adopted folder index
 	order    []entry           // in file order (increasing UID)
 	ino      uint64
 	offset   int64  // bytes of whole lines read
@@ -173,6 +173,7 @@ func (l *uidList) parseHeader(line string) error {
 }
 
 func (l *uidList) parseEntry(line string) error {
+	l.index()
 	sp := strings.IndexByte(line, ' ')
 	if sp <= 0 {
 		return errDamaged
@@ -194,6 +195,23 @@ func (l *uidList) parseEntry(line string) error {
 	l.order = append(l.order, entry{uid, base})
 	l.next = max(l.next, uid+1)
 	return nil
+}
+
+// index builds uids from order when an adopted folder index left it out
+// (index.go): each base's first UID counts.
+func (l *uidList) index() {
+	if l.uids != nil || l.validity == 0 {
+		return
+	}
+	l.uids = make(map[string]uint32, len(l.order))
+	for _, e := range l.order {
+		if _, dup := l.uids[e.base]; dup {
+			l.dups = true
+			continue
+		}
+		l.uids[e.base] = e.uid
+	}
+	l.shared = false
 }
 
 // parseUID parses a decimal UID, 1 to 2^32-1, digits only.
@@ -263,6 +281,7 @@ func (l *uidList) newValidity(dir string) uint32 {
 }
 
 func (l *uidList) appendNew(dir string, bases []string) error {
+	l.index()
 	var buf bytes.Buffer
 	for _, b := range bases {
 		if _, ok := l.uids[b]; ok {
@@ -326,6 +345,7 @@ func (l *uidList) compact(dir string, scan func() ([]string, error)) error {
 	if err := l.refresh(dir); err != nil || l.validity == 0 {
 		return err
 	}
+	l.index()
 	// The scan happens under the lock: a message listed meanwhile by
 	// another process must keep its line.
 	bases, err := scan()

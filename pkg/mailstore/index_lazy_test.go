@@ -1,0 +1,129 @@
+package mailstore
+
+import (
+	"fmt"
+	"testing"
+	"time"
+)
+
+// lazyInbox is a new process's Folder that adopted the index without
+// building its maps; it fails the test otherwise.
+func lazyInbox(t *testing.T, s *Store) (*Folder, Snapshot) {
+	t.Helper()
+	forgetListings()
+	f := inbox(t, s)
+	snap, _, err := f.Sync(true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.lazy == nil || f.names != nil || f.ul.uids != nil {
+		t.Fatalf("the index was not adopted lazily: lazy %v, %d names", f.lazy != nil, len(f.names))
+	}
+	return f, snap
+}
+
+// TestFolderIndexLazy: a Folder that adopted the index without its maps
+// answers a poll from it, and builds the maps for whatever needs them (a
+// read, a flag change, an expunge, a delivery, a UID list another process
+// appended to), with the results of a Folder that listed.
+func TestFolderIndexLazy(t *testing.T) {
+	s, want, _ := settledInbox(t, 6)
+	f, got := lazyInbox(t, s)
+	if fmt.Sprint(got.Msgs) != fmt.Sprint(want.Msgs) || got.Validity != want.Validity || got.Next != want.Next {
+		t.Fatalf("lazy snapshot %+v, want %+v", got, want)
+	}
+	again, _, err := f.Sync(true)
+	if err != nil || again.Gen != got.Gen || f.lazy == nil {
+		t.Fatalf("a poll of an unchanged folder: gen %d (was %d), lazy %v, %v", again.Gen, got.Gen, f.lazy != nil, err)
+	}
+
+	// A read builds the maps.
+	if data, _, err := f.Read(want.Msgs[2].Base); err != nil || string(data) != "Subject: 2\r\n\r\nbody\r\n" {
+		t.Fatalf("read %q, %v", data, err)
+	}
+	if f.lazy != nil || len(f.names) != 6 || len(f.ul.uids) != 6 {
+		t.Fatalf("after a read: lazy %v, %d names, %d uids", f.lazy != nil, len(f.names), len(f.ul.uids))
+	}
+
+	// A flag change, then an expunge, each in a fresh lazy Folder.
+	f, _ = lazyInbox(t, s)
+	if fl, err := f.SetFlags(want.Msgs[0].Base, func(o Flags) Flags { return o.With("F", "") }); err != nil || fl != "F" {
+		t.Fatalf("set flags: %q, %v", fl, err)
+	}
+	snap, _, err := f.Sync(true)
+	if err != nil || snap.Msgs[0].Flags != "F" || len(snap.Msgs) != 6 {
+		t.Fatalf("after a flag change: %+v, %v", snap.Msgs, err)
+	}
+	settle(t, s)
+	f, _ = lazyInbox(t, s)
+	if err := f.Expunge([]string{want.Msgs[1].Base}); err != nil {
+		t.Fatal(err)
+	}
+	if snap, _, err = f.Sync(true); err != nil || len(snap.Msgs) != 5 || snap.Msgs[1].UID != want.Msgs[2].UID {
+		t.Fatalf("after an expunge: %+v, %v", snap.Msgs, err)
+	}
+
+	// A delivery: new/ changed, the folder lists and numbers it.
+	settle(t, s)
+	f, _ = lazyInbox(t, s)
+	deliver(t, s.Root, 1)
+	if snap, _, err = f.Sync(true); err != nil || len(snap.Msgs) != 6 || snap.Msgs[5].UID != want.Next {
+		t.Fatalf("after a delivery: %+v, %v", snap.Msgs, err)
+	}
+
+	// Another process numbers a message (an APPEND) while this one holds
+	// the index unloaded: the UID list grew, the maps are built from it.
+	settle(t, s)
+	f, _ = lazyInbox(t, s)
+	other := inbox(t, s)
+	uid, _, err := other.Append([]byte("Subject: appended\n\nx\n"), "S", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if snap, _, err = f.Sync(true); err != nil || len(snap.Msgs) != 7 || snap.Msgs[6].UID != uid || f.lazy != nil {
+		t.Fatalf("after an append by another process: %+v, lazy %v, %v", snap.Msgs, f.lazy != nil, err)
+	}
+}
+
+// settle waits for the folder's stamps to settle and lists it, which
+// rewrites the index.
+func settle(t *testing.T, s *Store) {
+	t.Helper()
+	time.Sleep(1100 * time.Millisecond)
+	forgetListings()
+	if _, _, err := inbox(t, s).Sync(true); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestFolderIndexLazyKept: in one process (imapd --listen), the listing
+// adopted from the index is kept unloaded for the next session, which
+// takes it without reading the index; each session builds its own maps,
+// and a change in one reaches neither the other nor the kept listing.
+func TestFolderIndexLazyKept(t *testing.T) {
+	s, want, _ := settledInbox(t, 4)
+	a, _ := lazyInbox(t, s)
+	b := inbox(t, s)
+	snap, _, err := b.Sync(true)
+	if err != nil || b.lazy != a.lazy || fmt.Sprint(snap.Msgs) != fmt.Sprint(want.Msgs) {
+		t.Fatalf("the second session did not take the kept listing: %v, %+v", err, snap.Msgs)
+	}
+	if _, err := a.SetFlags(want.Msgs[0].Base, func(o Flags) Flags { return o.With("F", "") }); err != nil {
+		t.Fatal(err)
+	}
+	if b.names != nil || b.lazy == nil {
+		t.Fatal("a change in one session built the other's maps")
+	}
+	listings.Lock()
+	kept := listings.m[s.Root]
+	listings.Unlock()
+	if kept == nil || kept.lazy == nil || kept.names != nil || kept.lazy.rels[0] != "cur/"+want.Msgs[0].Base+":2," {
+		t.Fatalf("the kept listing changed: %+v", kept)
+	}
+	if rel := a.names[want.Msgs[0].Base]; rel != "cur/"+want.Msgs[0].Base+":2,F" {
+		t.Fatalf("the changed session's name: %q", rel)
+	}
+	if snap, _, err = b.Sync(true); err != nil || snap.Msgs[0].Flags != "F" {
+		t.Fatalf("the other session does not see the change: %+v, %v", snap.Msgs, err)
+	}
+}
