@@ -11,11 +11,9 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"mailsrv/pkg/auth"
 	"mailsrv/pkg/config"
 	"mailsrv/pkg/daemon"
 	"mailsrv/pkg/pop3"
-	"mailsrv/pkg/throttle"
 )
 
 // Exit codes, sysexits.h.
@@ -64,25 +62,15 @@ func run(c *cli.Context) error {
 		log.Warn("--timeout is below the 10 minutes of RFC 1939 section 3")
 	}
 
-	cfg := config.Open(c.String("root"))
-	tlsConfig, err := daemon.TLS(cfg, "", c.Bool("tls"), log)
+	mb, err := daemon.SetUpMailboxes(c, log)
 	if err != nil {
-		return cli.Exit(err.Error(), exitTemp)
-	}
-	th, err := throttle.Open(cfg.Root)
-	if err != nil {
-		return cli.Exit(err.Error(), exitTemp)
-	}
-	authn := &auth.Authenticator{Config: cfg, Throttle: th, Logger: log}
-	beforeOpen, err := daemon.Checkpassword(authn, c.String("checkpassword"), c.String("listen"), c.String("user"))
-	if err != nil {
-		return cli.Exit(err.Error(), exitUsage)
+		return err
 	}
 	srv := &pop3.Server{
-		Config:            cfg,
-		Auth:              authn,
-		BeforeOpen:        beforeOpen,
-		TLSConfig:         tlsConfig,
+		Config:            mb.Config,
+		Auth:              mb.Auth,
+		BeforeOpen:        mb.BeforeOpen,
+		TLSConfig:         mb.TLS,
 		ImplicitTLS:       c.Bool("tls"),
 		Log:               log,
 		IdleTimeout:       c.Duration("timeout"),

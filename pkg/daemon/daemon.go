@@ -23,6 +23,7 @@ import (
 	"mailsrv/pkg/checkpassword"
 	"mailsrv/pkg/config"
 	"mailsrv/pkg/privsep"
+	"mailsrv/pkg/throttle"
 	"mailsrv/pkg/tlsconf"
 	"mailsrv/pkg/ucspi"
 
@@ -109,7 +110,7 @@ func Exit(prog string, err error) {
 		os.Exit(ec.ExitCode())
 	}
 	fmt.Fprintln(os.Stderr, prog+":", err)
-	os.Exit(64)
+	os.Exit(exitUsage)
 }
 
 // Checkpassword makes a's logins go through the external checkpassword
@@ -151,4 +152,41 @@ func StopWhen(done <-chan struct{}, what string, log *slog.Logger) (disarm func(
 	}()
 	var once sync.Once
 	return func() { once.Do(func() { close(quit) }) }
+}
+
+// Exit codes of sysexits.h.
+const (
+	exitUsage    = 64
+	exitTempFail = 75
+)
+
+// Mailboxes is what imapd and pop3d set up alike from their flags (--root,
+// --tls, --checkpassword, --listen, --user): the root's control files,
+// TLS, and logins, throttled, through the checkpassword program when one
+// is named.
+type Mailboxes struct {
+	Config     *config.Config
+	TLS        *tls.Config
+	Auth       *auth.Authenticator
+	BeforeOpen func(config.User, string) error // see Checkpassword
+}
+
+// SetUpMailboxes reads those flags; its errors are cli.Exit errors with
+// their sysexits code.
+func SetUpMailboxes(c *cli.Context, log *slog.Logger) (Mailboxes, error) {
+	cfg := config.Open(c.String("root"))
+	tc, err := TLS(cfg, "", c.Bool("tls"), log)
+	if err != nil {
+		return Mailboxes{}, cli.Exit(err.Error(), exitTempFail)
+	}
+	th, err := throttle.Open(cfg.Root)
+	if err != nil {
+		return Mailboxes{}, cli.Exit(err.Error(), exitTempFail)
+	}
+	authn := &auth.Authenticator{Config: cfg, Throttle: th, Logger: log}
+	beforeOpen, err := Checkpassword(authn, c.String("checkpassword"), c.String("listen"), c.String("user"))
+	if err != nil {
+		return Mailboxes{}, cli.Exit(err.Error(), exitUsage)
+	}
+	return Mailboxes{Config: cfg, TLS: tc, Auth: authn, BeforeOpen: beforeOpen}, nil
 }
