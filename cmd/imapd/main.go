@@ -11,7 +11,6 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"mailsrv/pkg/config"
 	"mailsrv/pkg/daemon"
 	"mailsrv/pkg/imap"
 	"mailsrv/pkg/imap/wire"
@@ -28,21 +27,13 @@ func main() {
 		Name:      "imapd",
 		Usage:     "mailsrv IMAP server",
 		UsageText: "imapd [--root DIR] [--listen ADDR] [options]",
-		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "root", Value: config.DefaultRoot, EnvVars: []string{config.EnvRoot}, Usage: "mailsrv root `DIR`"},
-			&cli.StringFlag{Name: "listen", Usage: "listen on `ADDR` (host:port) instead of serving stdin/stdout"},
+		Flags: append(daemon.MailboxFlags("speak TLS from the start (IMAPS, port 993); needs a certificate in ROOT/etc/tls"),
 			&cli.DurationFlag{Name: "timeout", Value: imap.DefaultIdleTimeout, Usage: "idle time allowed to a client (RFC 3501: at least 30m)"},
 			&cli.DurationFlag{Name: "poll", Value: imap.DefaultPollInterval, Usage: "how often IDLE looks for changes without inotify"},
 			&cli.DurationFlag{Name: "watch-poll", Value: imap.DefaultWatchPollInterval, Usage: "how often IDLE still looks for changes with inotify (NFS)"},
 			&cli.BoolFlag{Name: "no-inotify", Usage: "IDLE polls every --poll instead of watching folders with inotify"},
 			&cli.Int64Flag{Name: "append-limit", Value: wire.DefaultLimits.MaxLiteral, Usage: "largest message or literal in `BYTES` (APPENDLIMIT)"},
-			&cli.BoolFlag{Name: "tls", Usage: "speak TLS from the start (IMAPS, port 993); needs a certificate in ROOT/etc/tls"},
-			&cli.BoolFlag{Name: "allow-insecure-auth", Usage: "accept passwords on unencrypted connections from non-loopback addresses"},
-			&cli.StringFlag{Name: "log", Usage: "append logs to `FILE` instead of stderr (for inetd)"},
-			&cli.StringFlag{Name: "user", Usage: "started as root, run as `ACCOUNT` (mailsrv-mail) once the port is bound"},
-			&cli.StringFlag{Name: "checkpassword", Usage: "check passwords with the checkpassword `PROGRAM` (system accounts: mail in HOME/Maildir; as root, the session becomes the mailbox's owner after login)"},
-			&cli.BoolFlag{Name: "debug", Usage: "log every connection, not only logins"},
-		},
+		),
 		Action: run,
 	}
 	daemon.Exit("imapd", app.Run(os.Args))

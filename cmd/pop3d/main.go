@@ -11,7 +11,6 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"mailsrv/pkg/config"
 	"mailsrv/pkg/daemon"
 	"mailsrv/pkg/pop3"
 )
@@ -27,20 +26,12 @@ func main() {
 		Name:      "pop3d",
 		Usage:     "mailsrv POP3 server",
 		UsageText: "pop3d [--root DIR] [--listen ADDR] [options]",
-		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "root", Value: config.DefaultRoot, EnvVars: []string{config.EnvRoot}, Usage: "mailsrv root `DIR`"},
-			&cli.StringFlag{Name: "listen", Usage: "listen on `ADDR` (host:port) instead of serving stdin/stdout"},
+		Flags: append(daemon.MailboxFlags("speak TLS from the start (POP3S, port 995); needs a certificate in ROOT/etc/tls"),
 			&cli.DurationFlag{Name: "timeout", Value: pop3.DefaultIdleTimeout, Usage: "idle time allowed to a client (RFC 1939: at least 10m)"},
-			&cli.BoolFlag{Name: "tls", Usage: "speak TLS from the start (POP3S, port 995); needs a certificate in ROOT/etc/tls"},
-			&cli.BoolFlag{Name: "allow-insecure-auth", Usage: "accept passwords on unencrypted connections from non-loopback addresses"},
 			&cli.StringFlag{Name: "expire", Value: "NEVER", Usage: "EXPIRE capability to advertise: `DAYS`, NEVER, or \"\" for none"},
 			&cli.DurationFlag{Name: "login-delay", Usage: "least time between two logins to one mailbox (LOGIN-DELAY); 0 for none"},
 			&cli.IntFlag{Name: "max-connections", Value: pop3.DefaultMaxConnections, Usage: "most sessions served at once with --listen"},
-			&cli.StringFlag{Name: "log", Usage: "append logs to `FILE` instead of stderr (for inetd)"},
-			&cli.StringFlag{Name: "user", Usage: "started as root, run as `ACCOUNT` (mailsrv-mail) once the port is bound"},
-			&cli.StringFlag{Name: "checkpassword", Usage: "check passwords with the checkpassword `PROGRAM` (system accounts: mail in HOME/Maildir; as root, the session becomes the mailbox's owner after login)"},
-			&cli.BoolFlag{Name: "debug", Usage: "log every connection, not only logins"},
-		},
+		),
 		Action: run,
 	}
 	daemon.Exit("pop3d", app.Run(os.Args))

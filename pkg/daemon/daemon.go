@@ -171,6 +171,21 @@ type Mailboxes struct {
 	BeforeOpen func(config.User, string) error // see Checkpassword
 }
 
+// MailboxFlags declares the flags SetUpMailboxes reads, and --log and
+// --debug, for imapd and pop3d; tlsUsage describes --tls (its port).
+func MailboxFlags(tlsUsage string) []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "root", Value: config.DefaultRoot, EnvVars: []string{config.EnvRoot}, Usage: "mailsrv root `DIR`"},
+		&cli.StringFlag{Name: "listen", Usage: "listen on `ADDR` (host:port) instead of serving stdin/stdout"},
+		&cli.BoolFlag{Name: "tls", Usage: tlsUsage},
+		&cli.BoolFlag{Name: "allow-insecure-auth", Usage: "accept passwords on unencrypted connections from non-loopback addresses"},
+		&cli.StringFlag{Name: "log", Usage: "append logs to `FILE` instead of stderr (for inetd)"},
+		&cli.StringFlag{Name: "user", Usage: "started as root, run as `ACCOUNT` (mailsrv-mail) once the port is bound"},
+		&cli.StringFlag{Name: "checkpassword", Usage: "check passwords with the checkpassword `PROGRAM` (system accounts: mail in HOME/Maildir; as root, the session becomes the mailbox's owner after login)"},
+		&cli.BoolFlag{Name: "debug", Usage: "log every connection, not only logins"},
+	}
+}
+
 // SetUpMailboxes reads those flags; its errors are cli.Exit errors with
 // their sysexits code.
 func SetUpMailboxes(c *cli.Context, log *slog.Logger) (Mailboxes, error) {
