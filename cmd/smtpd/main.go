@@ -114,15 +114,26 @@ func run(c *cli.Context) error {
 		return fail(exitUsage, err.Error())
 	}
 	if a := c.String("auth-user"); a != "" {
-		helper, err := startHelper(root, a)
-		if err != nil {
-			return fail(exitTemp, err.Error())
+		// With --listen, password checks (an argon2id each) get a helper
+		// of their own, so that a burst of AUTH attempts does not hold up
+		// the RCPT look-ups of every other session.
+		n := 1
+		if c.String("listen") != "" {
+			n = 2
 		}
-		defer helper.Close()
-		defer daemon.StopWhen(helper.Done(), "auth helper", log)()
-		cfg.Lookup = helper.Lookup
-		if authn.Backend == nil {
-			authn.Backend = helper
+		for i := range n {
+			helper, err := startHelper(root, a)
+			if err != nil {
+				return fail(exitTemp, err.Error())
+			}
+			defer helper.Close()
+			defer daemon.StopWhen(helper.Done(), "auth helper", log)()
+			if i == 0 {
+				cfg.Lookup = helper.Lookup
+			}
+			if authn.Backend == nil && i == n-1 {
+				authn.Backend = helper
+			}
 		}
 	}
 	var ln net.Listener

@@ -30,6 +30,7 @@ import (
 	"os/exec"
 	"strings"
 	"sync"
+	"time"
 
 	"mailsrv/pkg/address"
 	"mailsrv/pkg/auth"
@@ -39,6 +40,11 @@ import (
 
 // MaxLine bounds a request or an answer.
 const MaxLine = 16 << 10
+
+// Timeout bounds the wait for one answer. A helper that does not answer in
+// time is killed (its daemon then stops, see daemon.StopWhen): one stuck
+// helper must not hang every session waiting for it.
+var Timeout = 30 * time.Second
 
 type request struct {
 	Op       string `json:"op"`
@@ -199,6 +205,10 @@ func (c *Client) ask(req request) (answer, error) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.cmd != nil {
+		t := time.AfterFunc(Timeout, func() { _ = c.cmd.Process.Kill() })
+		defer t.Stop()
+	}
 	if _, err := c.w.Write(append(out, '\n')); err != nil {
 		return answer{}, fmt.Errorf("auth helper: %w", err)
 	}

@@ -7,12 +7,15 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"mailsrv/pkg/address"
 	"mailsrv/pkg/auth"
 	"mailsrv/pkg/config"
+	"mailsrv/pkg/privsep"
 )
 
 const password = "correct horse battery staple"
@@ -129,3 +132,28 @@ func TestBadRequests(t *testing.T) {
 }
 
 func parseAddr(s string) (address.Address, error) { return address.Parse(s) }
+
+// A helper that does not answer is killed after Timeout: the caller gets
+// an error instead of hanging, and Done tells the daemon to stop.
+func TestStuckHelperKilled(t *testing.T) {
+	me, err := privsep.Lookup(strconv.Itoa(os.Getuid()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := Start([]string{"sleep", "60"}, me)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	old := Timeout
+	Timeout = 200 * time.Millisecond
+	defer func() { Timeout = old }()
+	if _, err := c.Check(context.Background(), "bob@example.org", password); err == nil || errors.Is(err, auth.ErrMismatch) {
+		t.Fatalf("stuck helper: %v, want a server error", err)
+	}
+	select {
+	case <-c.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("stuck helper still running")
+	}
+}
