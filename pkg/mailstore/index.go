@@ -229,22 +229,6 @@ type index struct {
 	live     int
 }
 
-func parseIndex(data []byte) (*index, error) {
-	nl := bytes.IndexByte(data, '\n')
-	if nl < 0 {
-		return nil, errBadIndex
-	}
-	sum, size, err := parseIndexHead(string(data[:nl]))
-	if err != nil {
-		return nil, err
-	}
-	body := data[nl+1:]
-	if len(body) != size || crc32.Checksum(body, castagnoli) != sum {
-		return nil, errBadIndex
-	}
-	return parseIndexBody(string(body))
-}
-
 // parseIndexHead parses the first line, without its newline.
 func parseIndexHead(head string) (sum uint32, size int, err error) {
 	rest, ok := strings.CutPrefix(head, indexMagic+" ")

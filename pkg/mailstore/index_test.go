@@ -3,6 +3,7 @@ package mailstore
 import (
 	"bytes"
 	"fmt"
+	"hash/crc32"
 	"os"
 	"path/filepath"
 	"testing"
@@ -181,4 +182,21 @@ func TestStaleCacheTemps(t *testing.T) {
 	if data, err := os.ReadFile(path); err != nil || string(data) != "head\nbody" {
 		t.Errorf("%q, %v", data, err)
 	}
+}
+
+// parseIndex is readIndex on bytes in memory (tests and the fuzz target).
+func parseIndex(data []byte) (*index, error) {
+	nl := bytes.IndexByte(data, '\n')
+	if nl < 0 {
+		return nil, errBadIndex
+	}
+	sum, size, err := parseIndexHead(string(data[:nl]))
+	if err != nil {
+		return nil, err
+	}
+	body := data[nl+1:]
+	if len(body) != size || crc32.Checksum(body, castagnoli) != sum {
+		return nil, errBadIndex
+	}
+	return parseIndexBody(string(body))
 }

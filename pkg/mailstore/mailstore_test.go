@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -281,9 +280,9 @@ func TestConcurrentSync(t *testing.T) {
 	}
 }
 
-func TestCompareNames(t *testing.T) {
+func TestSortNames(t *testing.T) {
 	names := []string{"1700000001.M5P1Q1.h", "1700000000.M10P1Q2.h", "1700000000.M9P1Q1.h", "junk", "1700000000.M9P1Q0.h"}
-	slices.SortFunc(names, compareNames)
+	sortNames(names)
 	want := "junk 1700000000.M9P1Q0.h 1700000000.M9P1Q1.h 1700000000.M10P1Q2.h 1700000001.M5P1Q1.h"
 	if got := strings.Join(names, " "); got != want {
 		t.Errorf("got %s", got)

@@ -6,7 +6,10 @@ import (
 	"strings"
 )
 
-// sortNames sorts Maildir names by compareNames, parsing each name once.
+// sortNames orders Maildir names by delivery time: the seconds and
+// microseconds ("1700000000.M52P7...") numerically, then by name, so that
+// UIDs follow arrival order even within one second. Each name is parsed
+// once.
 func sortNames(names []string) {
 	type key struct {
 		secs, usec int64
@@ -29,21 +32,6 @@ func sortNames(names []string) {
 	for i, k := range keys {
 		names[i] = k.name
 	}
-}
-
-// compareNames orders Maildir names by delivery time: the seconds and
-// microseconds ("1700000000.M52P7...") numerically, then by name, so that
-// UIDs follow arrival order even within one second.
-func compareNames(a, b string) int {
-	as, au := nameTime(a)
-	bs, bu := nameTime(b)
-	switch {
-	case as != bs:
-		return cmpInt(as, bs)
-	case au != bu:
-		return cmpInt(au, bu)
-	}
-	return strings.Compare(a, b)
 }
 
 func nameTime(n string) (secs, usec int64) {
