@@ -16,6 +16,7 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
+. "$here/../dovecot.sh"
 repo=$(cd "$here/../.." && pwd)
 bin=${BIN:-$repo/bin}
 messages=${MESSAGES:-100000}
@@ -44,15 +45,6 @@ for b in imapd mailctl; do
 	[ -x "$bin/$b" ] || { echo "no $bin/$b: run make build" >&2; exit 1; }
 done
 command -v dovecot >/dev/null || { echo "dovecot-imapd is not installed" >&2; exit 1; }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() {
-	for _ in $(seq 100); do
-		python3 -c "import socket; socket.create_connection(('127.0.0.1',$1),1)" 2>/dev/null && return 0
-		sleep 0.1
-	done
-	echo "nothing listens on port $1" >&2
-	return 1
-}
 load() { cut -d' ' -f1-3 /proc/loadavg; }
 
 echo "load average at start: $(load)" >&2
@@ -84,41 +76,7 @@ else
 fi
 echo "$user:$hash::::::" >"$dv/passwd"
 dport=$(free_port)
-fast=""
-if [ "${DOVECOT_FAST:-}" = 1 ]; then
-	fast="service_count = 0
-  process_min_avail = 1"
-fi
-cat >"$dv/dovecot.conf" <<CONF
-protocols = imap
-listen = 127.0.0.1
-base_dir = $dv/run
-state_dir = $dv/state
-log_path = $dv/dovecot.log
-ssl = no
-disable_plaintext_auth = no
-auth_mechanisms = plain login
-mail_location = maildir:~/Maildir
-passdb {
-  driver = passwd-file
-  args = $dv/passwd
-}
-userdb {
-  driver = passwd-file
-  args = $dv/passwd
-  default_fields = uid=65534 gid=65534 home=$home
-}
-service imap-login {
-  inet_listener imap {
-    address = 127.0.0.1
-    port = $dport
-  }
-  inet_listener imaps {
-    port = 0
-  }
-  $fast
-}
-CONF
+dovecot_conf imap "$dv" "$dport" "$home"
 dovecot -c "$dv/dovecot.conf"
 wait_port "$dport"
 dmaster=$(cat "$dv/run/master.pid")

@@ -21,6 +21,7 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
+. "$here/../dovecot.sh"
 repo=$(cd "$here/../.." && pwd)
 work=${1:-$(mktemp -d /tmp/pop3bench.XXXXXX)}
 mkdir -p "$work"
@@ -41,15 +42,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() {
-	for _ in $(seq 100); do
-		python3 -c "import socket,sys; socket.create_connection(('127.0.0.1',$1),1)" 2>/dev/null && return 0
-		sleep 0.1
-	done
-	echo "nothing listens on port $1" >&2
-	return 1
-}
 
 echo "building" >&2
 (cd "$repo" && go build -o "$work/bin/" ./cmd/pop3d ./bench/pop3/popbench)
@@ -69,42 +61,7 @@ rm -f "$dv/mail/bench@example.test/Maildir/pop3."*
 chown -R 65534:65534 "$dv/mail"
 echo "bench@example.test:$(doveadm pw -s ARGON2ID -p "$pass")::::::" >"$dv/passwd"
 dport=$(free_port)
-fast=""
-if [ "${DOVECOT_FAST:-}" = 1 ]; then
-	fast="service_count = 0
-  process_min_avail = 1"
-fi
-cat >"$dv/dovecot.conf" <<EOF
-protocols = pop3
-listen = 127.0.0.1
-base_dir = $dv/run
-state_dir = $dv/state
-log_path = $dv/dovecot.log
-ssl = no
-disable_plaintext_auth = no
-auth_mechanisms = plain login
-mail_location = maildir:~/Maildir
-pop3_uidl_format = %f
-passdb {
-  driver = passwd-file
-  args = $dv/passwd
-}
-userdb {
-  driver = passwd-file
-  args = $dv/passwd
-  default_fields = uid=65534 gid=65534 home=$dv/mail/%u
-}
-service pop3-login {
-  inet_listener pop3 {
-    address = 127.0.0.1
-    port = $dport
-  }
-  inet_listener pop3s {
-    port = 0
-  }
-  $fast
-}
-EOF
+dovecot_conf pop3 "$dv" "$dport" "$dv/mail/%u" "pop3_uidl_format = %f"
 dovecot -c "$dv/dovecot.conf"
 wait_port "$dport"
 dpid=$(cat "$dv/run/master.pid")
