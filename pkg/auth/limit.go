@@ -19,11 +19,18 @@ func withArgonSlot(f func() []byte) []byte {
 	small := liveHeap() < 32<<20 // before the computation's own memory
 	key := f()
 	<-argonSlots
-	if small && len(argonSlots) == 0 {
+	if ReturnMemory && small && len(argonSlots) == 0 {
 		debug.FreeOSMemory()
 	}
 	return key
 }
+
+// ReturnMemory, set by a daemon serving one connection (daemon.Serve on
+// stdin/stdout), gives argon2's memory back to the system after each
+// computation. A process serving many connections keeps it instead: giving
+// it back made every later login fault 64 MiB in again, 180 ms of CPU
+// instead of 70 (BenchmarkVerify).
+var ReturnMemory bool
 
 // After a computation, when none other is running and little else was
 // live before it, its memory is given back to the system at once: after a

@@ -81,6 +81,7 @@ func Serve(addr, user string, h ucspi.Handler) error {
 		if err := privsep.DropTo(user); err != nil {
 			return err
 		}
+		auth.ReturnMemory = true // one login at most: its 64 MiB are garbage after it
 		h(ctx, ucspi.Stdio())
 		return nil
 	}
