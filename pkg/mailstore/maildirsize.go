@@ -22,8 +22,9 @@ import (
 // folder when it is missing, unreadable or malformed, when its limit is
 // not the user's, when it has grown to maildirsizeMax bytes, and when it
 // says a message does not fit but may be stale (older than
-// maildirsizeStale, or older than INBOX's cur/ or new/, which change when
-// an IMAP or POP3 client deletes). Sizes are those IMAP counts (CRLF line
+// maildirsizeStale, or older than the cur/ or new/ of any folder, which
+// change when an IMAP or POP3 client deletes: emptying Trash frees room
+// too). Sizes are those IMAP counts (CRLF line
 // endings, the ,W= of the file name), so that the file and the IMAP QUOTA
 // response agree; unlike Courier, Trash counts too, as it does for IMAP.
 const (
@@ -82,10 +83,25 @@ func (s *Store) maybeStale(mtime time.Time) bool {
 	if time.Since(mtime) > maildirsizeStale {
 		return true
 	}
-	for _, sub := range []string{"cur", "new"} {
-		fi, err := os.Stat(filepath.Join(s.Root, sub))
-		if err != nil || !fi.ModTime().Before(mtime) {
-			return true
+	dirs := []string{s.Root}
+	ents, err := os.ReadDir(s.Root)
+	if err != nil {
+		return true
+	}
+	for _, e := range ents { // Maildir++ folders: .Trash, .Archive.2026, ...
+		if e.IsDir() && strings.HasPrefix(e.Name(), ".") && e.Name() != "." && e.Name() != ".." {
+			dirs = append(dirs, filepath.Join(s.Root, e.Name()))
+		}
+	}
+	for _, d := range dirs {
+		for _, sub := range []string{"cur", "new"} {
+			fi, err := os.Stat(filepath.Join(d, sub))
+			if err != nil && d != s.Root && os.IsNotExist(err) {
+				continue // not a Maildir
+			}
+			if err != nil || !fi.ModTime().Before(mtime) {
+				return true
+			}
 		}
 	}
 	return false

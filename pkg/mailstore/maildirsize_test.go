@@ -18,6 +18,20 @@ func readMaildirsizeFile(t *testing.T, s *Store) string {
 	return string(b)
 }
 
+// ageFolders sets the times of every folder's cur/ and new/ to when.
+func ageFolders(t *testing.T, s *Store, when time.Time) {
+	t.Helper()
+	dirs, err := filepath.Glob(filepath.Join(s.Root, "*", "[cn][ue][rw]"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range append(dirs, filepath.Join(s.Root, "cur"), filepath.Join(s.Root, "new")) {
+		if err := os.Chtimes(d, when, when); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 func writeMaildirsizeFile(t *testing.T, s *Store, text string, mtime time.Time) {
 	t.Helper()
 	p := filepath.Join(s.Root, MaildirsizeName)
@@ -85,11 +99,7 @@ func TestMaildirsize(t *testing.T) {
 	// Over quota: a file newer than cur/ and new/ and recent is believed;
 	// an old one, or one older than either, is checked.
 	curTime := time.Now().Add(-time.Hour)
-	for _, sub := range []string{"cur", "new"} {
-		if err := os.Chtimes(filepath.Join(s.Root, sub), curTime, curTime); err != nil {
-			t.Fatal(err)
-		}
-	}
+	ageFolders(t, s, curTime)
 	writeMaildirsizeFile(t, s, "1000S\n5000 9\n", time.Now().Add(-time.Minute))
 	if use, err := s.Quota(1000, 0); err != nil || use.Size != 5000 {
 		t.Errorf("recent, over: %+v %v", use, err)
@@ -166,11 +176,10 @@ func TestQuotaFull(t *testing.T) {
 		t.Errorf("QuotaFull wrote maildirsize: %v", err)
 	}
 	old := time.Now().Add(-time.Hour)
-	for _, sub := range []string{"cur", "new"} {
-		if err := os.Chtimes(filepath.Join(s.Root, sub), old, old); err != nil {
-			t.Fatal(err)
-		}
+	if err := os.MkdirAll(filepath.Join(s.Root, ".Trash", "cur"), 0o700); err != nil {
+		t.Fatal(err)
 	}
+	ageFolders(t, s, old)
 	for _, c := range []struct {
 		text  string
 		age   time.Duration
@@ -187,5 +196,17 @@ func TestQuotaFull(t *testing.T) {
 		if got := s.QuotaFull(c.limit); got != c.full {
 			t.Errorf("%q, %v old, limit %d: full=%v", c.text, c.age, c.limit, got)
 		}
+	}
+	// Room freed in another folder (Trash emptied after the count was
+	// written) makes the count doubtful as well.
+	writeMaildirsizeFile(t, s, "1000S\n1500 3\n", time.Now().Add(-time.Minute))
+	if !s.QuotaFull(1000) {
+		t.Fatal("full before Trash changed")
+	}
+	if err := os.Chtimes(filepath.Join(s.Root, ".Trash", "cur"), time.Now(), time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if s.QuotaFull(1000) {
+		t.Error("still full after Trash changed")
 	}
 }
