@@ -35,7 +35,7 @@ func cmdLogout(s *session, c *command) error {
 	}
 	s.w.Raw("* BYE logging out\r\n")
 	s.state = stateLogout
-	s.sel = nil
+	s.unselect()
 	return nil
 }
 

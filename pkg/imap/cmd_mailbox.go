@@ -67,7 +67,8 @@ func cmdSelect(s *session, c *command) error {
 		return bad("QRESYNC is not enabled") // RFC 7162 section 3.2.5
 	}
 	s.closeSelected()
-	s.sel, s.state = nil, stateAuth
+	s.unselect()
+	s.state = stateAuth
 	if params.condstore || params.qresync != nil {
 		s.condstore = true
 	}
@@ -76,45 +77,36 @@ func cmdSelect(s *session, c *command) error {
 		return storeError(err)
 	}
 	readOnly := c.name == "EXAMINE"
-	snap, recent, err := f.Sync(!readOnly)
+	sel, sum, err := s.openSelected(f, readOnly)
 	if err != nil {
 		return err
 	}
-	sel := &selected{folder: f, readOnly: readOnly, recent: map[uint32]bool{},
-		validity: snap.Validity, next: snap.Next, gen: snap.Gen, noRecent: s.rev2}
-	sel.markRecent(snap, recent)
-	firstUnseen := 0
-	sel.msgs = make([]view, 0, len(snap.Msgs))
-	for i, m := range snap.Msgs {
-		sel.msgs = append(sel.msgs, view{Message: m})
-		if firstUnseen == 0 && !m.Flags.Has('S') {
-			firstUnseen = i + 1
-		}
-	}
 	flags, perm, err := folderFlags(f)
 	if err != nil {
+		f.ClosePeek()
 		return err
 	}
 	if readOnly {
 		perm = "()"
 	}
 	s.w.Raw("* FLAGS " + flags + "\r\n")
-	s.w.Raw("* " + strconv.Itoa(len(sel.msgs)) + " EXISTS\r\n")
+	s.w.Raw("* " + strconv.Itoa(sum.Messages) + " EXISTS\r\n")
 	if !s.rev2 { // RFC 9051 appendix E: no RECENT, UNSEEN optional
 		s.w.Raw("* " + strconv.Itoa(len(sel.recent)) + " RECENT\r\n")
 	}
-	if firstUnseen > 0 && !s.rev2 {
-		s.w.Raw("* OK [UNSEEN " + strconv.Itoa(firstUnseen) + "] first unseen\r\n")
+	if sum.FirstUnseen > 0 && !s.rev2 {
+		s.w.Raw("* OK [UNSEEN " + strconv.Itoa(sum.FirstUnseen) + "] first unseen\r\n")
 	}
-	s.w.Raw("* OK [UIDVALIDITY " + u32(snap.Validity) + "] UIDs valid\r\n")
-	s.w.Raw("* OK [UIDNEXT " + u32(snap.Next) + "] predicted next UID\r\n")
+	s.w.Raw("* OK [UIDVALIDITY " + u32(sum.Validity) + "] UIDs valid\r\n")
+	s.w.Raw("* OK [UIDNEXT " + u32(sum.Next) + "] predicted next UID\r\n")
 	s.w.Raw("* OK [PERMANENTFLAGS " + perm + "] limited\r\n")
 	if err := s.selectList(f.Name); err != nil {
+		f.ClosePeek()
 		return err
 	}
 	s.sel, s.state = sel, stateSelected
 	if s.condstore {
-		if err := s.trackModSeqs(); err != nil {
+		if err := s.trackModSeqs(); err != nil { // never lazy: openSelected
 			s.sel, s.state = nil, stateAuth
 			return err
 		}
@@ -127,6 +119,28 @@ func cmdSelect(s *session, c *command) error {
 		return ok("READ-ONLY", "EXAMINE completed")
 	}
 	return ok("READ-WRITE", "SELECT completed")
+}
+
+// openSelected syncs f for SELECT or EXAMINE and returns its view and what
+// the responses report. Without CONDSTORE, a folder whose index is current
+// is opened lazily from the index's summary (mailstore.Peek): the view's
+// messages are read at the first command that needs them (settle).
+func (s *session) openSelected(f *mailstore.Folder, readOnly bool) (*selected, mailstore.Summary, error) {
+	sel := &selected{folder: f, readOnly: readOnly, recent: map[uint32]bool{}, noRecent: s.rev2}
+	if !s.condstore {
+		if sum, ok := f.Peek(); ok {
+			sel.lazy, sel.validity, sel.next = true, sum.Validity, sum.Next
+			return sel, sum, nil
+		}
+	}
+	snap, recent, err := f.Sync(!readOnly)
+	if err != nil {
+		return nil, mailstore.Summary{}, err
+	}
+	sel.validity, sel.next, sel.gen = snap.Validity, snap.Next, snap.Gen
+	sel.markRecent(snap, recent)
+	sel.view(snap)
+	return sel, snap.Summary(), nil
 }
 
 // folderFlags returns the FLAGS and PERMANENTFLAGS lists of a folder: the

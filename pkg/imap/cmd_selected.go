@@ -30,10 +30,12 @@ func cmdClose(s *session, c *command) error {
 		return err
 	}
 	sel := s.sel
-	s.sel, s.state = nil, stateAuth
 	if c.name != "CLOSE" || sel.readOnly {
+		s.unselect()
+		s.state = stateAuth
 		return nil
 	}
+	s.sel, s.state = nil, stateAuth
 	// The flags as they are now, which other sessions may have changed;
 	// CLOSE sends no untagged responses.
 	snap, _, err := sel.folder.Sync(true)

@@ -25,6 +25,7 @@ type selected struct {
 	noRecent bool               // IMAP4rev2: no \Recent, no RECENT (RFC 9051 appendix E)
 	ms       *mailstore.ModSeqs // once CONDSTORE is enabled (condstore.go)
 	msGen    uint64             // ms.Gen() last applied
+	lazy     bool               // opened from the index's summary: msgs not read yet (settle)
 }
 
 // view is one message as the client knows it.
@@ -122,11 +123,65 @@ func (sel *selected) flagList(m mailstore.Message) string {
 	return "(" + strings.Join(f, " ") + ")"
 }
 
+// view makes msgs the messages of snap.
+func (sel *selected) view(snap mailstore.Snapshot) {
+	sel.msgs = make([]view, len(snap.Msgs))
+	for i, m := range snap.Msgs {
+		sel.msgs[i].Message = m
+	}
+}
+
+// Commands that run on a lazily opened folder without its messages;
+// before any other, settle reads them.
+var noMessages = map[string]bool{"CAPABILITY": true, "NOOP": true, "CHECK": true, "LOGOUT": true,
+	"ID": true, "NAMESPACE": true, "LIST": true, "LSUB": true, "STATUS": true, "CREATE": true,
+	"DELETE": true, "RENAME": true, "SUBSCRIBE": true, "UNSUBSCRIBE": true, "SELECT": true,
+	"EXAMINE": true, "CLOSE": true, "UNSELECT": true, "APPEND": true, "GETQUOTA": true,
+	"GETQUOTAROOT": true, "SETQUOTA": true, "IDLE": true}
+
+// settle gives a lazily opened folder's view the messages its SELECT
+// reported: the snapshot of the index summarized then, whatever changed
+// since (update reports that afterwards, as for any change). If the index
+// cannot give it, the session ends: its sequence numbers would be wrong.
+func (s *session) settle() error {
+	sel := s.sel
+	if sel == nil || !sel.lazy {
+		return nil
+	}
+	sel.lazy = false
+	snap, err := sel.folder.PeekedSnapshot()
+	if err != nil {
+		s.log.Error("mailbox index", "folder", sel.folder.Name, "err", err)
+		s.w.Raw("* BYE mailbox index changed unexpectedly, please reconnect\r\n")
+		s.state, s.sel = stateLogout, nil
+		return no("UNAVAILABLE", "mailbox index changed, please reconnect")
+	}
+	sel.gen = snap.Gen
+	sel.view(snap)
+	return nil
+}
+
+// unselect leaves the selected folder, if any.
+func (s *session) unselect() {
+	if s.sel != nil {
+		s.sel.folder.ClosePeek()
+	}
+	s.sel = nil
+}
+
 // update syncs the folder and tells the client what other processes did:
 // EXPUNGE (when allowed), EXISTS, RECENT and FETCH FLAGS (RFC 3501 section
 // 7.4 and 5.2).
 func (s *session) update(allowExpunge bool) error {
 	sel := s.sel
+	if sel.lazy {
+		if sel.folder.Unchanged() {
+			return nil
+		}
+		if err := s.settle(); err != nil {
+			return err
+		}
+	}
 	snap, recent, err := sel.folder.Sync(!sel.readOnly)
 	if errors.Is(err, mailstore.ErrNoFolder) {
 		s.w.Raw("* BYE mailbox was deleted or renamed by another session\r\n")

@@ -121,6 +121,7 @@ func (s *session) run(ctx context.Context) error {
 		_ = s.conn.SetReadDeadline(time.Now())
 	})
 	defer stop()
+	defer s.unselect()
 	for s.state != stateLogout {
 		if err := s.conn.SetReadDeadline(time.Now().Add(s.idle)); err != nil {
 			return err
@@ -215,6 +216,10 @@ func (s *session) execute(raw *wire.Command) error {
 		err = bad("unknown command " + c.name)
 	case !allowed(h.states, s.state):
 		err = bad(c.name + " not allowed now")
+	case s.sel != nil && s.sel.lazy && !noMessages[c.name]:
+		if err = s.settle(); err == nil {
+			err = h.fn(s, c)
+		}
 	default:
 		err = h.fn(s, c)
 	}

@@ -85,9 +85,7 @@ func (f *Folder) keepListing(snap Snapshot) {
 // it did, and the kept snapshot with the UID list's generation it was made
 // at.
 func (f *Folder) adoptListing() (Snapshot, bool) {
-	listings.Lock()
-	l := listings.m[f.Dir]
-	listings.Unlock()
+	l := keptListing(f.Dir)
 	if l == nil {
 		return Snapshot{}, false
 	}
@@ -97,10 +95,21 @@ func (f *Folder) adoptListing() (Snapshot, bool) {
 			return Snapshot{}, false
 		}
 	}
+	f.take(l)
+	return l.snap, true
+}
+
+func keptListing(dir string) *listing {
+	listings.Lock()
+	defer listings.Unlock()
+	return listings.m[dir]
+}
+
+// take makes the kept listing l f's, shared.
+func (f *Folder) take(l *listing) {
 	f.stamps, f.scanned, f.seenNext = l.stamps, l.scanned, l.seenNext
 	f.names, f.namesShared, f.lazy = l.names, true, l.lazy
 	f.ul = l.ul.share()
-	return l.snap, true
 }
 
 // The maps of a kept listing are shared, read-only, by the cache and the
@@ -130,4 +139,20 @@ func (l *uidList) own() {
 		l.uids = maps.Clone(l.uids)
 		l.shared = false
 	}
+}
+
+// adoptListingAt is adoptListing for a listing peeked earlier (peek.go):
+// the kept listing is taken if it was made of the same directory stamps
+// and gives the same summary, whatever the directories are now.
+func (f *Folder) adoptListingAt(stamps [2]dirStamp, sum Summary) (Snapshot, bool) {
+	l := keptListing(f.Dir)
+	if l == nil || l.stamps != stamps || l.snap.Summary() != sum {
+		return Snapshot{}, false
+	}
+	f.take(l)
+	snap := l.snap
+	f.gen++
+	snap.Gen = f.gen
+	f.snap = &snap
+	return snap, true
 }

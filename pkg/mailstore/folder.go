@@ -20,6 +20,7 @@ type Folder struct {
 	ul    uidList
 	names map[string]string // base name → "cur/NAME" or "new/NAME", from the last scan; nil while lazy
 	lazy  *lazyListing      // an adopted index whose maps are not built yet (index.go): load() first
+	peek  *peeked           // an index whose summary was given, not adopted yet (peek.go)
 	// names is shared with the listing cache (cache.go): ownNames before a change
 	namesShared bool
 
@@ -66,6 +67,9 @@ func (f *Folder) Sync(claim bool) (Snapshot, []string, error) {
 func (f *Folder) sync(claim bool) (Snapshot, []string, error) {
 	var recent []string
 	scanned, adopted := false, false
+	if f.peek != nil {
+		f.adoptPeek()
+	}
 	if !f.listed() {
 		if snap, ok := f.adoptListing(); ok {
 			f.gen++

@@ -7,9 +7,20 @@ import (
 	"testing"
 )
 
-// indexText makes an index file with a right checksum around body.
+// indexText makes an index file with right checksums around body, whose
+// head is its first four lines (or all of it).
 func indexText(body string) []byte {
-	return fmt.Appendf(nil, "%s %08x %d\n%s", indexMagic, crc32.Checksum([]byte(body), castagnoli), len(body), body)
+	head := len(body)
+	for i, n := 0, 0; i < len(body); i++ {
+		if body[i] == '\n' {
+			if n++; n == 4 {
+				head = i + 1
+				break
+			}
+		}
+	}
+	return fmt.Appendf(nil, "%s %08x %d %08x %d\n%s", indexMagic, crc32.Checksum([]byte(body), castagnoli), len(body),
+		crc32.Checksum([]byte(body[:head]), castagnoli), head, body)
 }
 
 // FuzzCacheFiles reads anything as a folder index and as a header cache
@@ -17,8 +28,8 @@ func indexText(body string) []byte {
 // files are on disk, not from the network, but any process (or a disk
 // fault) may leave anything there.
 func FuzzCacheFiles(f *testing.F) {
-	f.Add(indexText("S 1 2 3 4 5 6 7 8 9 3\nU 10 60\nmailsrv-uidlist 1 V1700000000 N3 Gabc\n1 cur/1700000000.M1P1Q1.h,S=10:2,S\n2 1700000001.M2P1Q2.h\n"))
-	f.Add(indexText("S 1 2 3 4 5 6 7 8 9 3\nU 10 60\nmailsrv-uidlist 1 V1 N1\n1 cur/a:2,\n1 cur/a:2,\n"))
+	f.Add(indexText("S 1 2 3 4 5 6 7 8 9 3\nU 10 60\nN 1 0 1700000000 3\nmailsrv-uidlist 1 V1700000000 N3 Gabc\n1 cur/1700000000.M1P1Q1.h,S=10:2,S\n2 1700000001.M2P1Q2.h\n"))
+	f.Add(indexText("S 1 2 3 4 5 6 7 8 9 3\nU 10 60\nN 1 1 1 2\nmailsrv-uidlist 1 V1 N1\n1 cur/a:2,\n1 cur/a:2,\n"))
 	f.Add(indexText("S x\n"))
 	var hc bytes.Buffer
 	hc.WriteString(hcMagic)
@@ -29,7 +40,11 @@ func FuzzCacheFiles(f *testing.F) {
 	f.Add([]byte(hcMagic + "0000beef 12\nnot a record"))
 	f.Add([]byte("Subject: x\r\nFrom: y\r\n  z\r\n\r\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
+		xf, herr := readIndexHead(bytes.NewReader(data))
 		if x, err := parseIndex(data); err == nil {
+			if herr != nil || xf.head.sum != x.sum || xf.head.stamps != x.stamps || xf.head.ul.header != x.ul.header {
+				t.Fatalf("the head alone says otherwise than the whole file: %v", herr)
+			}
 			if len(x.rels) != len(x.ul.order) {
 				t.Fatalf("%d files for %d lines", len(x.rels), len(x.ul.order))
 			}

@@ -18,13 +18,17 @@ import (
 // listing a large cur/ when nothing changed since another process listed
 // it. It is the listing the in-process cache (cache.go) keeps, on disk:
 //
-//	mailsrv-index 1 <crc32c of the rest, hex> <bytes of the rest>
+//	mailsrv-index 2 <crc32c of the rest, hex> <bytes of the rest> <crc32c of the head, hex> <bytes of the head>
 //	S <new/ stamp> <cur/ stamp> <listing start, ns> <seenNext>
 //	U <UID list inode> <UID list bytes read>
+//	N <messages> <first unseen, 1-based, 0 none> <UIDVALIDITY> <UIDNEXT>
 //	<the UID list's first line, as read>
 //	<uid> <base>        a line of the UID list whose message was not listed
 //	<uid> cur/<name>    a line of the UID list and the file listed for it
 //
+// The head is the four lines after the first: with its own checksum, it
+// is all a SELECT needs while nothing changed (peek.go), read without the
+// rest. The N line summarizes the snapshot the whole file gives.
 // A stamp is "mtime ctime inode size" of the directory, in nanoseconds.
 // It is written only after a listing that the in-process cache would keep:
 // new/ empty, both stamps more than a second older than the listing (see
@@ -37,7 +41,7 @@ import (
 // is ignored; the next listing rewrites it.
 const (
 	IndexName  = "mailsrv-index"
-	indexMagic = "mailsrv-index 1"
+	indexMagic = "mailsrv-index 2"
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -63,7 +67,7 @@ func (f *Folder) saveIndex(snap Snapshot) {
 			return
 		}
 	}
-	if err := f.writeIndex(); err != nil {
+	if err := f.writeIndex(snap); err != nil {
 		f.cacheErr = err
 	}
 }
@@ -73,14 +77,18 @@ func (f *Folder) saveIndex(snap Snapshot) {
 // without them.
 func (f *Folder) CacheErr() error { return f.cacheErr }
 
-// writeIndex records f's listing and UID list. The caller checked that
-// the listing may be kept (settled stamps, nothing in new/, all numbered).
-func (f *Folder) writeIndex() error {
+// writeIndex records f's listing and UID list, and snap's summary. The
+// caller checked that the listing may be kept (settled stamps, nothing in
+// new/, all numbered, snap made of it).
+func (f *Folder) writeIndex(snap Snapshot) error {
 	var b bytes.Buffer
-	b.Grow(64 + len(f.ul.header) + len(f.ul.order)*(len(f.ul.order[0].base)+24))
+	b.Grow(128 + len(f.ul.header) + len(f.ul.order)*(len(f.ul.order[0].base)+24))
 	fmt.Fprintf(&b, "S %s %s %d %d\n", f.stamps[0], f.stamps[1], f.scanned.UnixNano(), f.seenNext)
 	fmt.Fprintf(&b, "U %d %d\n", f.ul.ino, f.ul.offset)
+	sum := snap.Summary()
+	fmt.Fprintf(&b, "N %d %d %d %d\n", sum.Messages, sum.FirstUnseen, sum.Validity, sum.Next)
 	b.WriteString(f.ul.header)
+	headLen := b.Len()
 	var num [12]byte
 	for _, e := range f.ul.order {
 		b.Write(strconv.AppendUint(num[:0], uint64(e.uid), 10))
@@ -92,7 +100,8 @@ func (f *Folder) writeIndex() error {
 		}
 		b.WriteByte('\n')
 	}
-	head := fmt.Sprintf("%s %08x %d\n", indexMagic, crc32.Checksum(b.Bytes(), castagnoli), b.Len())
+	head := fmt.Sprintf("%s %08x %d %08x %d\n", indexMagic, crc32.Checksum(b.Bytes(), castagnoli), b.Len(),
+		crc32.Checksum(b.Bytes()[:headLen], castagnoli), headLen)
 	return writeCache(filepath.Join(f.Dir, IndexName), []byte(head), b.Bytes())
 }
 
@@ -153,21 +162,31 @@ func removeStaleTemps(path string) {
 // builds them at the first need (a message read, a flag change, a sync
 // that must compare listings).
 func (f *Folder) adoptIndex() bool {
-	x, err := readIndex(filepath.Join(f.Dir, IndexName))
+	xf, err := openIndex(filepath.Join(f.Dir, IndexName))
 	if err != nil {
 		return false
 	}
+	defer xf.close()
 	for i, sub := range []string{"new", "cur"} {
 		st, err := statDir(filepath.Join(f.Dir, sub))
-		if err != nil || st != x.stamps[i] {
+		if err != nil || st != xf.head.stamps[i] {
 			return false
 		}
 	}
+	x, err := xf.read()
+	if err != nil {
+		return false
+	}
+	f.adopt(x)
+	return true
+}
+
+// adopt makes x f's listing, lazily (see adoptIndex).
+func (f *Folder) adopt(x *index) {
 	f.stamps, f.scanned, f.seenNext = x.stamps, x.scanned, x.seenNext
 	f.names, f.namesShared = nil, false
 	f.ul = x.ul
 	f.lazy = &lazyListing{order: x.ul.order, rels: x.rels, live: x.live, gen: x.ul.gen}
-	return true
 }
 
 // lazyListing is an adopted index whose maps are not built yet: rels[i]
@@ -224,112 +243,166 @@ type index struct {
 	stamps   [2]dirStamp
 	scanned  time.Time
 	seenNext uint32
+	sum      Summary
 	ul       uidList
 	rels     []string
 	live     int
 }
 
-// parseIndexHead parses the first line, without its newline.
-func parseIndexHead(head string) (sum uint32, size int, err error) {
-	rest, ok := strings.CutPrefix(head, indexMagic+" ")
-	if !ok {
-		return 0, 0, errBadIndex
-	}
-	if _, err := fmt.Sscanf(rest, "%x %d", &sum, &size); err != nil || size < 0 {
-		return 0, 0, errBadIndex
-	}
-	return sum, size, nil
+// indexFile is an open index file whose first line and head were read and
+// checked; read reads the rest from the same file, which is never written
+// in place (writeCache renames), so it is the one the head describes.
+type indexFile struct {
+	fh        *os.File
+	head      *index // the head's lines parsed, no entries
+	start     int64  // where the body begins
+	sum, size uint32 // of the body
+	headSize  int
 }
 
-// readIndex reads and checks the index file. The body is read straight
-// into the one string that the parsed names slice, and checksummed on
-// the way: a 100,000-message index is 7 MB, and a second copy of it (a
-// byte slice, then a string) cost a new process a few milliseconds of
-// page faults.
-func readIndex(path string) (*index, error) {
+// maxIndexHead bounds the head (four short lines).
+const maxIndexHead = 4096
+
+// parseIndexHead parses the first line, without its newline.
+func parseIndexHead(line string) (sum uint32, size int, headSum uint32, headSize int, err error) {
+	rest, ok := strings.CutPrefix(line, indexMagic+" ")
+	if !ok {
+		return 0, 0, 0, 0, errBadIndex
+	}
+	if _, err := fmt.Sscanf(rest, "%x %d %x %d", &sum, &size, &headSum, &headSize); err != nil ||
+		size < 0 || headSize <= 0 || headSize > min(size, maxIndexHead) {
+		return 0, 0, 0, 0, errBadIndex
+	}
+	return sum, size, headSum, headSize, nil
+}
+
+// openIndex opens the index file and reads and checks its head.
+func openIndex(path string) (*indexFile, error) {
 	fh, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
-	defer fh.Close()
-	var first [64]byte
-	n, err := fh.ReadAt(first[:], 0)
+	xf, err := readIndexHead(fh)
+	if err != nil {
+		fh.Close()
+		return nil, err
+	}
+	xf.fh = fh
+	return xf, nil
+}
+
+// readIndexHead reads the first line and the head; the caller sets fh.
+func readIndexHead(fh io.ReaderAt) (*indexFile, error) {
+	var buf [128 + maxIndexHead]byte
+	n, err := fh.ReadAt(buf[:], 0)
 	if err != nil && err != io.EOF {
 		return nil, err
 	}
-	nl := bytes.IndexByte(first[:n], '\n')
+	nl := bytes.IndexByte(buf[:n], '\n')
 	if nl < 0 {
 		return nil, errBadIndex
 	}
-	sum, size, err := parseIndexHead(string(first[:nl]))
+	sum, size, headSum, headSize, err := parseIndexHead(string(buf[:nl]))
 	if err != nil {
 		return nil, err
 	}
-	fi, err := fh.Stat()
+	head := buf[nl+1 : min(n, nl+1+headSize)]
+	if len(head) != headSize || crc32.Checksum(head, castagnoli) != headSum {
+		return nil, errBadIndex
+	}
+	x, rest, err := parseIndexHeadLines(string(head))
+	if err != nil || rest != "" {
+		return nil, errBadIndex
+	}
+	return &indexFile{head: x, start: int64(nl + 1), sum: sum, size: uint32(size), headSize: headSize}, nil
+}
+
+func (xf *indexFile) close() { xf.fh.Close() }
+
+// read reads and checks the body. It is read straight into the one string
+// that the parsed names slice, and checksummed on the way: a
+// 100,000-message index is 7 MB, and a second copy of it (a byte slice,
+// then a string) cost a new process a few milliseconds of page faults.
+func (xf *indexFile) read() (*index, error) {
+	fi, err := xf.fh.Stat()
 	if err != nil {
 		return nil, err
 	}
-	if fi.Size() != int64(nl+1)+int64(size) {
+	size := int64(xf.size)
+	if fi.Size() != xf.start+size {
 		return nil, errBadIndex // also bounds what is read below
 	}
 	var b strings.Builder
-	b.Grow(size)
+	b.Grow(int(size))
 	h := crc32.New(castagnoli)
-	got, err := io.Copy(io.MultiWriter(&b, h), io.NewSectionReader(fh, int64(nl+1), int64(size)))
+	got, err := io.Copy(io.MultiWriter(&b, h), io.NewSectionReader(xf.fh, xf.start, size))
 	if err != nil {
 		return nil, err
 	}
-	if got != int64(size) || h.Sum32() != sum {
+	if got != size || h.Sum32() != xf.sum {
 		return nil, errBadIndex
 	}
 	return parseIndexBody(b.String())
 }
 
-// parseIndexBody parses the checked body; the names slice text.
-func parseIndexBody(text string) (*index, error) {
-	line := func() (string, bool) {
-		i := strings.IndexByte(text, '\n')
-		if i < 0 {
-			return "", false
+// parseIndexHeadLines parses the S, U and N lines and the UID list's
+// first line; rest is the text after them.
+func parseIndexHeadLines(text string) (x *index, rest string, err error) {
+	var lines [4]string
+	for i := range lines {
+		nl := strings.IndexByte(text, '\n')
+		if nl < 0 {
+			return nil, "", errBadIndex
 		}
-		l := text[:i]
-		text = text[i+1:]
-		return l, true
+		lines[i], text = text[:nl], text[nl+1:]
 	}
-	x := &index{}
-	l1, ok1 := line()
-	l2, ok2 := line()
-	l3, ok3 := line()
-	if !ok1 || !ok2 || !ok3 {
-		return nil, errBadIndex
-	}
+	x = &index{}
 	var scanned int64
 	var st [2]dirStamp
-	if _, err := fmt.Sscanf(l1, "S %d %d %d %d %d %d %d %d %d %d", &st[0].mtime, &st[0].ctime, &st[0].ino, &st[0].size,
+	if _, err := fmt.Sscanf(lines[0], "S %d %d %d %d %d %d %d %d %d %d", &st[0].mtime, &st[0].ctime, &st[0].ino, &st[0].size,
 		&st[1].mtime, &st[1].ctime, &st[1].ino, &st[1].size, &scanned, &x.seenNext); err != nil {
-		return nil, errBadIndex
+		return nil, "", errBadIndex
 	}
 	x.stamps, x.scanned = st, time.Unix(0, scanned)
-	if _, err := fmt.Sscanf(l2, "U %d %d", &x.ul.ino, &x.ul.offset); err != nil {
-		return nil, errBadIndex
+	if _, err := fmt.Sscanf(lines[1], "U %d %d", &x.ul.ino, &x.ul.offset); err != nil {
+		return nil, "", errBadIndex
 	}
-	if err := x.ul.parseHeader(l3); err != nil {
-		return nil, errBadIndex
+	sum := &x.sum
+	if _, err := fmt.Sscanf(lines[2], "N %d %d %d %d", &sum.Messages, &sum.FirstUnseen, &sum.Validity, &sum.Next); err != nil ||
+		sum.Messages < 0 || sum.FirstUnseen < 0 || sum.FirstUnseen > sum.Messages {
+		return nil, "", errBadIndex
+	}
+	if err := x.ul.parseHeader(lines[3]); err != nil {
+		return nil, "", errBadIndex
 	}
 	x.ul.uids = nil // built by index() when needed
+	return x, text, nil
+}
+
+// parseIndexBody parses the checked body; the names slice text. The
+// summary must agree with the entries.
+func parseIndexBody(text string) (*index, error) {
+	x, text, err := parseIndexHeadLines(text)
+	if err != nil {
+		return nil, err
+	}
 	n := strings.Count(text, "\n")
 	x.ul.order = make([]entry, 0, n)
 	x.rels = make([]string, 0, n)
 	for len(text) > 0 {
-		l, ok := line()
-		if !ok {
+		nl := strings.IndexByte(text, '\n')
+		if nl < 0 {
 			return nil, errBadIndex
 		}
-		if err := x.entry(l); err != nil {
+		if err := x.entry(text[:nl]); err != nil {
 			return nil, err
 		}
+		text = text[nl+1:]
 	}
 	x.ul.gen = 1
+	if x.sum.Messages != x.live || x.sum.Validity != x.ul.validity || x.sum.Next != x.ul.next {
+		return nil, errBadIndex
+	}
 	return x, nil
 }
 

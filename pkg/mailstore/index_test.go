@@ -81,7 +81,7 @@ func TestFolderIndex(t *testing.T) {
 		"empty":  func() error { return os.WriteFile(path, nil, 0600) },
 		"longer": func() error { return os.WriteFile(path, append(bytes.Clone(good), "1 x\n"...), 0600) },
 		"huge size": func() error {
-			return os.WriteFile(path, fmt.Appendf(nil, "%s 00000000 99999999999999\n", indexMagic), 0600)
+			return os.WriteFile(path, fmt.Appendf(nil, "%s 00000000 99999999999999 00000000 10\n", indexMagic), 0600)
 		},
 	}
 	for name, do := range damage {
@@ -184,18 +184,19 @@ func TestStaleCacheTemps(t *testing.T) {
 	}
 }
 
-// parseIndex is readIndex on bytes in memory (tests and the fuzz target).
+// parseIndex is openIndex and read on bytes in memory (tests and the
+// fuzz target).
 func parseIndex(data []byte) (*index, error) {
 	nl := bytes.IndexByte(data, '\n')
 	if nl < 0 {
 		return nil, errBadIndex
 	}
-	sum, size, err := parseIndexHead(string(data[:nl]))
+	sum, size, headSum, headSize, err := parseIndexHead(string(data[:nl]))
 	if err != nil {
 		return nil, err
 	}
 	body := data[nl+1:]
-	if len(body) != size || crc32.Checksum(body, castagnoli) != sum {
+	if len(body) != size || crc32.Checksum(body, castagnoli) != sum || crc32.Checksum(body[:headSize], castagnoli) != headSum {
 		return nil, errBadIndex
 	}
 	return parseIndexBody(string(body))
