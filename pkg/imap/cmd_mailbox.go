@@ -261,12 +261,19 @@ func (s *session) writeStatus(name string, items []string) error {
 	if err != nil {
 		return storeError(err)
 	}
-	snap, unseen, recent, size, err := f.Counts()
-	if err != nil {
-		return err
-	}
 	var highest uint64
-	if slices.Contains(items, "HIGHESTMODSEQ") {
+	wantsModSeq := slices.Contains(items, "HIGHESTMODSEQ")
+	counts, ok := mailstore.Counts{}, false
+	if !wantsModSeq {
+		counts, ok = f.PeekCounts() // a few hundred bytes, while the index is current
+	}
+	var snap mailstore.Snapshot
+	if !ok {
+		if counts, snap, err = f.Counts(); err != nil {
+			return err
+		}
+	}
+	if wantsModSeq {
 		// RFC 7162 section 3.1.7; an enabling command (section 3.1).
 		if err := s.enableCondstore(); err != nil {
 			return err
@@ -278,10 +285,10 @@ func (s *session) writeStatus(name string, items []string) error {
 		highest = ms.Highest()
 	}
 	vals := map[string]string{
-		"MESSAGES": strconv.Itoa(len(snap.Msgs)), "RECENT": strconv.Itoa(recent),
-		"UIDNEXT": u32(snap.Next), "UIDVALIDITY": u32(snap.Validity),
-		"UNSEEN": strconv.Itoa(unseen), "SIZE": strconv.FormatInt(size, 10),
-		"DELETED": strconv.Itoa(countDeleted(snap)), "HIGHESTMODSEQ": u64(highest),
+		"MESSAGES": strconv.Itoa(counts.Messages), "RECENT": strconv.Itoa(counts.Recent),
+		"UIDNEXT": u32(counts.Next), "UIDVALIDITY": u32(counts.Validity),
+		"UNSEEN": strconv.Itoa(counts.Unseen), "SIZE": strconv.FormatInt(counts.Size, 10),
+		"DELETED": strconv.Itoa(counts.Deleted), "HIGHESTMODSEQ": u64(highest),
 	}
 	s.w.Raw("* STATUS ").Mailbox(f.Name).Raw(" (")
 	for i, it := range items {

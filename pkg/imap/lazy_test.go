@@ -127,3 +127,37 @@ func TestLazySelect(t *testing.T) {
 		t.Fatalf("UID FETCH after:\n%s", r)
 	}
 }
+
+// TestStatusFromIndex: STATUS of a folder whose index is current (from
+// the index's summary) says what STATUS says after a full listing.
+func TestStatusFromIndex(t *testing.T) {
+	cfg, mbox := testRoot(t)
+	snap := settledInbox(t, mbox, 4, 1)
+	st, err := mailstore.Open(mbox)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := st.Folder("INBOX")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := f.PeekCounts(); !ok {
+		t.Fatal("no counts from a current index")
+	}
+	addr := testServer(t, cfg, nil)
+	cl := dial(t, addr)
+	cl.login()
+	status := func() string {
+		cl.send("s STATUS INBOX (MESSAGES RECENT UIDNEXT UIDVALIDITY UNSEEN DELETED SIZE)\r\n")
+		return cl.until("s")
+	}
+	fromIndex := status()
+	if err := os.Remove(filepath.Join(mbox, mailstore.IndexName)); err != nil {
+		t.Fatal(err)
+	}
+	listed := status()
+	want := "* STATUS INBOX (MESSAGES 4 RECENT 0 UIDNEXT 5 UIDVALIDITY " + u32(snap.Validity) + " UNSEEN 3 DELETED 0 SIZE 68)\r\n"
+	if fromIndex != listed || !strings.HasPrefix(listed, want) {
+		t.Fatalf("STATUS from the index:\n%sfrom a listing:\n%swant %s", fromIndex, listed, want)
+	}
+}

@@ -154,18 +154,6 @@ func createSpecial(s *session, name string, uses []string) error {
 	return storeError(err)
 }
 
-// countDeleted is STATUS DELETED (RFC 9051 section 6.3.11): the messages
-// with \Deleted.
-func countDeleted(snap mailstore.Snapshot) int {
-	n := 0
-	for _, m := range snap.Msgs {
-		if m.Flags.Has('T') {
-			n++
-		}
-	}
-	return n
-}
-
 // appendUTF8 reads the start of APPEND's UTF8 (literal8) form (RFC 6855
 // section 4), which is allowed once UTF8=ACCEPT is enabled; the caller
 // reads the literal and the closing parenthesis.

@@ -28,8 +28,8 @@ func indexText(body string) []byte {
 // files are on disk, not from the network, but any process (or a disk
 // fault) may leave anything there.
 func FuzzCacheFiles(f *testing.F) {
-	f.Add(indexText("S 1 2 3 4 5 6 7 8 9 3\nU 10 60\nN 1 0 1700000000 3\nmailsrv-uidlist 1 V1700000000 N3 Gabc\n1 cur/1700000000.M1P1Q1.h,S=10:2,S\n2 1700000001.M2P1Q2.h\n"))
-	f.Add(indexText("S 1 2 3 4 5 6 7 8 9 3\nU 10 60\nN 1 1 1 2\nmailsrv-uidlist 1 V1 N1\n1 cur/a:2,\n1 cur/a:2,\n"))
+	f.Add(indexText("S 1 2 3 4 5 6 7 8 9 3\nU 10 60\nN 1 0 1700000000 3 0 0 -1\nmailsrv-uidlist 1 V1700000000 N3 Gabc\n1 cur/1700000000.M1P1Q1.h,S=10:2,S\n2 1700000001.M2P1Q2.h\n"))
+	f.Add(indexText("S 1 2 3 4 5 6 7 8 9 3\nU 10 60\nN 1 1 1 2 1 0 -1\nmailsrv-uidlist 1 V1 N1\n1 cur/a:2,\n1 cur/a:2,\n"))
 	f.Add(indexText("S x\n"))
 	var hc bytes.Buffer
 	hc.WriteString(hcMagic)

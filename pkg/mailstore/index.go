@@ -21,7 +21,7 @@ import (
 //	mailsrv-index 2 <crc32c of the rest, hex> <bytes of the rest> <crc32c of the head, hex> <bytes of the head>
 //	S <new/ stamp> <cur/ stamp> <listing start, ns> <seenNext>
 //	U <UID list inode> <UID list bytes read>
-//	N <messages> <first unseen, 1-based, 0 none> <UIDVALIDITY> <UIDNEXT>
+//	N <messages> <first unseen, 1-based, 0 none> <UIDVALIDITY> <UIDNEXT> <unseen> <deleted> <size, -1 unknown>
 //	<the UID list's first line, as read>
 //	<uid> <base>        a line of the UID list whose message was not listed
 //	<uid> cur/<name>    a line of the UID list and the file listed for it
@@ -86,7 +86,8 @@ func (f *Folder) writeIndex(snap Snapshot) error {
 	fmt.Fprintf(&b, "S %s %s %d %d\n", f.stamps[0], f.stamps[1], f.scanned.UnixNano(), f.seenNext)
 	fmt.Fprintf(&b, "U %d %d\n", f.ul.ino, f.ul.offset)
 	sum := snap.Summary()
-	fmt.Fprintf(&b, "N %d %d %d %d\n", sum.Messages, sum.FirstUnseen, sum.Validity, sum.Next)
+	fmt.Fprintf(&b, "N %d %d %d %d %d %d %d\n", sum.Messages, sum.FirstUnseen, sum.Validity, sum.Next,
+		sum.Unseen, sum.Deleted, sum.Size)
 	b.WriteString(f.ul.header)
 	headLen := b.Len()
 	var num [12]byte
@@ -368,8 +369,10 @@ func parseIndexHeadLines(text string) (x *index, rest string, err error) {
 		return nil, "", errBadIndex
 	}
 	sum := &x.sum
-	if _, err := fmt.Sscanf(lines[2], "N %d %d %d %d", &sum.Messages, &sum.FirstUnseen, &sum.Validity, &sum.Next); err != nil ||
-		sum.Messages < 0 || sum.FirstUnseen < 0 || sum.FirstUnseen > sum.Messages {
+	if _, err := fmt.Sscanf(lines[2], "N %d %d %d %d %d %d %d", &sum.Messages, &sum.FirstUnseen, &sum.Validity, &sum.Next,
+		&sum.Unseen, &sum.Deleted, &sum.Size); err != nil ||
+		sum.Messages < 0 || sum.FirstUnseen < 0 || sum.FirstUnseen > sum.Messages || sum.Unseen < 0 ||
+		sum.Unseen > sum.Messages || sum.Deleted < 0 || sum.Deleted > sum.Messages || sum.Size < -1 {
 		return nil, "", errBadIndex
 	}
 	if err := x.ul.parseHeader(lines[3]); err != nil {

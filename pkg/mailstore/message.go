@@ -76,15 +76,23 @@ func (f *Folder) Read(base string) ([]byte, time.Time, error) {
 // Size returns the size of the message with CRLF line endings: the ",W="
 // field of its name, or what reading it gives.
 func (f *Folder) Size(base string) (int64, error) {
-	for _, field := range strings.Split(base, ",")[1:] {
-		if v, ok := strings.CutPrefix(field, "W="); ok {
-			if n, err := strconv.ParseInt(v, 10, 64); err == nil {
-				return n, nil
-			}
-		}
+	if n, ok := nameSize(base); ok {
+		return n, nil
 	}
 	data, _, err := f.Read(base)
 	return int64(len(data)), err
+}
+
+// nameSize returns the ",W=" field of a base name.
+func nameSize(base string) (int64, bool) {
+	for _, field := range strings.Split(base, ",")[1:] {
+		if v, ok := strings.CutPrefix(field, "W="); ok {
+			if n, err := strconv.ParseInt(v, 10, 64); err == nil && n >= 0 {
+				return n, true
+			}
+		}
+	}
+	return 0, false
 }
 
 // ToCRLF turns bare LF into CRLF.
@@ -293,27 +301,54 @@ func copyFile(src, tmp, target string) error {
 	return err
 }
 
-// Counts returns what STATUS needs without a session: messages, unseen,
-// recent (files in new/) and total size, after giving UIDs to new files.
-func (f *Folder) Counts() (snap Snapshot, unseen, recent int, size int64, err error) {
+// Counts is what STATUS reports of a folder (RFC 3501 section 6.3.10,
+// RFC 9051 for DELETED and SIZE).
+type Counts struct {
+	Messages, Unseen, Recent, Deleted int
+	Size                              int64 // with CRLF line endings
+	Validity, Next                    uint32
+}
+
+// Counts syncs the folder (without claiming new/) and counts it; snap is
+// the snapshot counted.
+func (f *Folder) Counts() (c Counts, snap Snapshot, err error) {
 	snap, _, err = f.Sync(false)
 	if err != nil {
-		return
+		return Counts{}, snap, err
 	}
+	c = Counts{Messages: len(snap.Msgs), Validity: snap.Validity, Next: snap.Next}
 	for _, m := range snap.Msgs {
 		if !m.Flags.Has('S') {
-			unseen++
+			c.Unseen++
+		}
+		if m.Flags.Has('T') {
+			c.Deleted++
 		}
 		if m.InNew {
-			recent++
+			c.Recent++
 		}
 		n, serr := f.Size(m.Base)
 		if serr != nil && !errors.Is(serr, ErrGone) {
-			return snap, 0, 0, 0, serr
+			return Counts{}, snap, serr
 		}
-		size += n
+		c.Size += n
 	}
-	return
+	return c, snap, nil
+}
+
+// PeekCounts is Counts from the folder index's summary, for a folder not
+// listed yet whose index is current (peek.go); ok is false otherwise.
+func (f *Folder) PeekCounts() (c Counts, ok bool) {
+	sum, ok := f.Peek()
+	if !ok {
+		return Counts{}, false
+	}
+	f.ClosePeek()
+	if sum.Size < 0 {
+		return Counts{}, false // a name without W=: Counts reads the file
+	}
+	return Counts{Messages: sum.Messages, Unseen: sum.Unseen, Deleted: sum.Deleted, Size: sum.Size,
+		Validity: sum.Validity, Next: sum.Next}, true
 }
 
 // maxHeader bounds what ReadHeader reads of a message.

@@ -17,10 +17,13 @@ import (
 // tcpserver (a process per session) thus selects a 100,000-message folder
 // without reading 7 MB, and pays for the listing only if it uses it.
 
-// Summary is what a SELECT reports of a snapshot.
+// Summary is what a SELECT or a STATUS reports of a snapshot.
 type Summary struct {
 	Messages    int
 	FirstUnseen int // sequence number of the first message without \Seen, 0 if none
+	Unseen      int
+	Deleted     int
+	Size        int64 // of the messages with CRLF line endings (",W=" of the names); -1 if a name lacks it
 	Validity    uint32
 	Next        uint32
 }
@@ -30,8 +33,17 @@ func (s Snapshot) Summary() Summary {
 	sum := Summary{Messages: len(s.Msgs), Validity: s.Validity, Next: s.Next}
 	for i, m := range s.Msgs {
 		if !m.Flags.Has('S') {
-			sum.FirstUnseen = i + 1
-			break
+			if sum.Unseen++; sum.FirstUnseen == 0 {
+				sum.FirstUnseen = i + 1
+			}
+		}
+		if m.Flags.Has('T') {
+			sum.Deleted++
+		}
+		if n, ok := nameSize(m.Base); ok && sum.Size >= 0 {
+			sum.Size += n
+		} else {
+			sum.Size = -1
 		}
 	}
 	return sum

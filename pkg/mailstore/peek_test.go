@@ -33,13 +33,16 @@ func TestPeek(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	if _, err := f.SetFlags(first.Msgs[4].Base, func(o Flags) Flags { return o.With("T", "") }); err != nil {
+		t.Fatal(err)
+	}
 	settle(t, s)
 	want, _, err := inbox(t, s).Sync(true)
 	if err != nil {
 		t.Fatal(err)
 	}
 	f, sum := peekedInbox(t, s)
-	if exp := (Summary{Messages: 5, FirstUnseen: 3, Validity: want.Validity, Next: want.Next}); sum != exp {
+	if exp := (Summary{Messages: 5, FirstUnseen: 3, Unseen: 3, Deleted: 1, Size: 5 * 20, Validity: want.Validity, Next: want.Next}); sum != exp {
 		t.Fatalf("summary %+v, want %+v", sum, exp)
 	}
 	if !f.Unchanged() {
