@@ -37,10 +37,10 @@ type Folder struct {
 // Message is one message of a Snapshot.
 type Message struct {
 	UID   uint32
+	InNew bool   // still in new/ (the folder was only examined)
 	Base  string // file name up to ':'
 	Flags Flags
-	InNew bool // still in new/ (the folder was only examined)
-}
+} // 40 bytes: a 100,000-message folder's snapshot is 4 MB
 
 // Snapshot is the folder's messages at one moment, in UID order. Msgs is
 // shared with the Folder: read it, do not change it.
