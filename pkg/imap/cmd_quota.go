@@ -29,16 +29,15 @@ func (s *session) writeQuota() error {
 	if err != nil || limit < 0 {
 		return err
 	}
-	used, count, err := s.store.Usage()
+	// Maildir++: every writer (deliver, imapd, pop3d) appends its changes
+	// to maildirsize, rebuilt by a scan when missing or in doubt; a client
+	// asking at every SELECT (Thunderbird) costs a small read.
+	use, err := s.store.Quota(limit, 0)
 	if err != nil {
 		return err
 	}
-	// deliver checks maildirsize (Maildir++): keep it in step with IMAP.
-	if err := s.store.SyncQuota(mailstore.QuotaUse{Limit: limit, Size: used, Count: int64(count)}); err != nil {
-		s.log.Warn("maildirsize", "err", err)
-	}
 	// RFC 9208 section 5.1: STORAGE is counted in units of 1024 octets.
-	s.w.Raw(`* QUOTA "" (STORAGE ` + strconv.FormatInt((used+1023)/1024, 10) + " " +
+	s.w.Raw(`* QUOTA "" (STORAGE ` + strconv.FormatInt((use.Size+1023)/1024, 10) + " " +
 		strconv.FormatInt(limit/1024, 10) + ")\r\n")
 	return nil
 }
@@ -98,11 +97,11 @@ func (s *session) checkQuota(add int64) error {
 	if err != nil || limit < 0 {
 		return err
 	}
-	used, _, err := s.store.Usage()
+	use, err := s.store.Quota(limit, add)
 	if err != nil {
 		return err
 	}
-	if used+add > limit {
+	if use.Over(add) {
 		return no("OVERQUOTA", "mailbox is over its quota")
 	}
 	return nil

@@ -54,6 +54,16 @@ func TestQuota(t *testing.T) {
 	if r := cl.until("6"); r != "6 NO [OVERQUOTA] mailbox is over its quota\r\n" {
 		t.Fatalf("copy over quota: %q", r)
 	}
+	// EXPUNGE gives the room back (maildirsize, as every writer keeps it).
+	cl.send("s1 STORE 1 +FLAGS (\\Deleted)\r\ns2 EXPUNGE\r\ns3 GETQUOTA \"\"\r\n")
+	cl.until("s2")
+	if r := cl.until("s3"); r != "* QUOTA \"\" (STORAGE 0 2)\r\ns3 OK GETQUOTA completed\r\n" {
+		t.Fatalf("after EXPUNGE: %q", r)
+	}
+	cl.send("s4 APPEND INBOX {" + itoa(len(msg)) + "+}\r\n" + msg + "\r\n")
+	if r := cl.until("s4"); !strings.Contains(r, "s4 OK [APPENDUID") {
+		t.Fatalf("append after EXPUNGE: %q", r)
+	}
 	cl.send("7 SETQUOTA \"\" (STORAGE 10)\r\n8 GETQUOTA nothing\r\n")
 	if r := cl.until("7"); !strings.HasPrefix(r, "7 NO [NOPERM]") {
 		t.Fatalf("setquota: %q", r)

@@ -17,6 +17,7 @@ import (
 type Folder struct {
 	Name  string // IMAP name, "INBOX" or "Sent" or "a/b"
 	Dir   string // the Maildir
+	root  string // the mailbox (INBOX's Maildir), whose maildirsize counts this folder; "" for none
 	ul    uidList
 	names map[string]string // base name → "cur/NAME" or "new/NAME", from the last scan; nil while lazy
 	lazy  *lazyListing      // an adopted index whose maps are not built yet (index.go): load() first

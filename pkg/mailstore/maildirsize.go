@@ -18,13 +18,14 @@ import (
 // the limit on its first line ("1048576S": bytes) and then one line
 // "BYTES COUNT" per change, which writers append with one write(2) each, so
 // that the usage is the sum of the lines without a scan. Deliveries check
-// it and append to it. It is a cache: it is rebuilt from a scan of every
-// folder when it is missing, unreadable or malformed, when its limit is
-// not the user's, when it has grown to maildirsizeMax bytes, and when it
-// says a message does not fit but may be stale (older than
-// maildirsizeStale, or older than the cur/ or new/ of any folder, which
-// change when an IMAP or POP3 client deletes: emptying Trash frees room
-// too). Sizes are those IMAP counts (CRLF line
+// it and append to it; imapd's APPEND, COPY, MOVE and EXPUNGE (Folder's
+// account) and pop3d's deletions append theirs. It is a cache: it is
+// rebuilt from a scan of every folder when it is missing, unreadable or
+// malformed, when its limit is not the user's, when it has grown to
+// maildirsizeMax bytes, and when it says a message does not fit but may be
+// stale (older than maildirsizeStale, or older than the cur/ or new/ of any
+// folder, which another program working on the Maildir, a mail reader
+// deleting files, changes too). Sizes are those IMAP counts (CRLF line
 // endings, the ,W= of the file name), so that the file and the IMAP QUOTA
 // response agree; unlike Courier, Trash counts too, as it does for IMAP.
 const (
@@ -176,17 +177,6 @@ func (s *Store) RecalcQuota(limit int64) (QuotaUse, error) {
 	}
 	use := QuotaUse{Limit: limit, Size: size, Count: int64(count)}
 	return use, s.writeMaildirsize(use)
-}
-
-// SyncQuota corrects an existing maildirsize that does not agree with use,
-// a scan just made (by imapd for QUOTA): changes made over IMAP (APPEND,
-// EXPUNGE) are not appended to it.
-func (s *Store) SyncQuota(use QuotaUse) error {
-	old, _, err := s.readMaildirsize()
-	if errors.Is(err, os.ErrNotExist) || err == nil && old == use {
-		return nil
-	}
-	return s.writeMaildirsize(use)
 }
 
 func (s *Store) writeMaildirsize(use QuotaUse) error {

@@ -134,21 +134,6 @@ func TestMaildirsize(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(s.Root, MaildirsizeName)); !os.IsNotExist(err) {
 		t.Errorf("AddQuota made maildirsize: %v", err)
 	}
-	// SyncQuota corrects a file that disagrees with a scan, and makes none.
-	use = QuotaUse{1000, size, 3}
-	if err := s.SyncQuota(use); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(filepath.Join(s.Root, MaildirsizeName)); !os.IsNotExist(err) {
-		t.Errorf("SyncQuota made maildirsize: %v", err)
-	}
-	writeMaildirsizeFile(t, s, "1000S\n1 1\n", time.Now())
-	if err := s.SyncQuota(use); err != nil {
-		t.Fatal(err)
-	}
-	if got, want := readMaildirsizeFile(t, s), "1000S\n"+strconv.FormatInt(size, 10)+" 3\n"; got != want {
-		t.Errorf("after SyncQuota: %q, want %q", got, want)
-	}
 }
 
 // FuzzMaildirsize: a damaged maildirsize (another program's, a crash
@@ -208,5 +193,62 @@ func TestQuotaFull(t *testing.T) {
 	}
 	if s.QuotaFull(1000) {
 		t.Error("still full after Trash changed")
+	}
+}
+
+// TestQuotaAccounted: APPEND, COPY, MOVE (a copy and an expunge) and
+// EXPUNGE append their changes to maildirsize, which then agrees with a
+// scan without one; an expunge of a message another process removed
+// first counts nothing.
+func TestQuotaAccounted(t *testing.T) {
+	s := newStore(t)
+	deliver(t, s.Root, 2)
+	if _, err := s.RecalcQuota(1 << 20); err != nil {
+		t.Fatal(err)
+	}
+	in := inbox(t, s)
+	if _, _, err := in.Sync(true); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := in.Append([]byte("Subject: appended\r\n\r\nbody\r\n"), "S", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	snap, _, err := in.Sync(true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	trash, err := s.Folder("Trash")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := in.CopyTo(trash, snap.Msgs[:2]); err != nil {
+		t.Fatal(err)
+	}
+	if err := in.Expunge([]string{snap.Msgs[0].Base}); err != nil {
+		t.Fatal(err)
+	}
+	other := inbox(t, s)
+	if _, _, err := other.Sync(true); err != nil {
+		t.Fatal(err)
+	}
+	if err := other.Expunge([]string{snap.Msgs[1].Base}); err != nil {
+		t.Fatal(err)
+	}
+	if err := in.Expunge([]string{snap.Msgs[1].Base}); err != nil { // gone already
+		t.Fatal(err)
+	}
+	use, _, err := s.readMaildirsize()
+	if err != nil {
+		t.Fatal(err)
+	}
+	size, count, err := s.Usage()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if use.Size != size || use.Count != int64(count) || count != 3 {
+		t.Fatalf("maildirsize says %d bytes in %d, a scan %d in %d:\n%s", use.Size, use.Count, size, count, readMaildirsizeFile(t, s))
+	}
+	if lines := strings.Count(readMaildirsizeFile(t, s), "\n"); lines != 6 {
+		t.Fatalf("%d lines, want the limit, the scan and 4 changes:\n%s", lines, readMaildirsizeFile(t, s))
 	}
 }

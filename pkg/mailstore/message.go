@@ -135,8 +135,24 @@ func (f *Folder) SetFlags(base string, change func(Flags) Flags) (Flags, error) 
 // Expunge removes the messages' files and makes the removal durable. The
 // UID list drops their lines now and then (Compact).
 func (f *Folder) Expunge(bases []string) error {
+	var freed, n int64
+	defer func() { f.account(-freed, -n) }() // what was removed, even if not all
 	for _, b := range bases {
-		err := f.retry(b, os.Remove)
+		err := f.retry(b, func(p string) error {
+			size, ok := nameSize(b)
+			if !ok {
+				fi, err := os.Stat(p)
+				if err != nil {
+					return err
+				}
+				size = fi.Size()
+			}
+			if err := os.Remove(p); err != nil {
+				return err
+			}
+			freed, n = freed+size, n+1 // by this call: not by another process's expunge
+			return nil
+		})
 		if err != nil && !errors.Is(err, ErrGone) {
 			return fmt.Errorf("expunge: %w", err)
 		}
@@ -147,6 +163,19 @@ func (f *Folder) Expunge(bases []string) error {
 		return err
 	}
 	return f.maybeCompact()
+}
+
+// account records messages added to or removed from the folder in the
+// mailbox's Maildir++ quota file, if it has one (maildirsize.go): every
+// writer appends its changes, so that the usage needs no scan. A failure
+// is kept for CacheErr: the file is rebuilt when in doubt.
+func (f *Folder) account(size, count int64) {
+	if f.root == "" || count == 0 {
+		return
+	}
+	if err := (&Store{Root: f.root}).AddQuota(size, count); err != nil {
+		f.cacheErr = err
+	}
 }
 
 // maybeCompact rewrites the UID list when most of its lines are dead.
@@ -177,6 +206,8 @@ func (f *Folder) AppendFrom(r io.Reader, flags Flags, date time.Time) (uid, vali
 		return 0, 0, fmt.Errorf("append: %w", err)
 	}
 	base, _, _ := strings.Cut(filepath.Base(path), ":2,")
+	size, _ := nameSize(base) // maildir.Store writes W=
+	f.account(size, 1)
 	uids, err := f.register([]string{base})
 	if err != nil {
 		return 0, 0, err
@@ -228,6 +259,8 @@ func (f *Folder) Validity() uint32 { return f.ul.validity }
 // UIDs in dst, in the same order (RFC 4315 COPYUID).
 func (f *Folder) CopyTo(dst *Folder, msgs []Message) ([]uint32, error) {
 	var bases []string
+	var added int64
+	defer func() { dst.account(added, int64(len(bases))) }() // what was linked, even if not all
 	for _, m := range msgs {
 		size := ""
 		if i := strings.IndexByte(m.Base, ','); i >= 0 {
@@ -248,7 +281,8 @@ func (f *Folder) CopyTo(dst *Folder, msgs []Message) ([]uint32, error) {
 		if err != nil {
 			return nil, fmt.Errorf("copy: %w", err)
 		}
-		bases = append(bases, nb)
+		n, _ := f.Size(m.Base) // the W= the copy's name carries, or the file
+		bases, added = append(bases, nb), added+n
 	}
 	if err := safefile.SyncDir(filepath.Join(dst.Dir, "cur")); err != nil {
 		return nil, err

@@ -113,7 +113,7 @@ func (s *Store) Folder(name string) (*Folder, error) {
 	if IsInbox(name) {
 		name = "INBOX"
 	}
-	return &Folder{Name: name, Dir: dir}, nil
+	return &Folder{Name: name, Dir: dir, root: s.Root}, nil
 }
 
 // List returns the names of all folders, INBOX first, the others sorted.

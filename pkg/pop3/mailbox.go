@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mailsrv/pkg/mailstore"
 	"os"
 	"path/filepath"
 	"slices"
@@ -272,6 +273,7 @@ func (mb *Mailbox) relocate(msgs []*Message) error {
 func (mb *Mailbox) Commit() (int, error) {
 	var missed []*Message
 	deleted, changed := 0, false
+	var freed int64
 	var errs []error
 	apply := func(m *Message) error {
 		if m.Name == "" {
@@ -281,9 +283,18 @@ func (mb *Mailbox) Commit() (int, error) {
 		changed = changed || did
 		if err == nil && m.Deleted {
 			deleted++
+			freed += m.Size
 		}
 		return err
 	}
+	defer func() {
+		// Maildir++ quota: every writer appends its changes (see
+		// pkg/mailstore, maildirsize.go); a failure only leaves the file
+		// to be rebuilt, which the rules there do when in doubt.
+		if deleted > 0 {
+			_ = (&mailstore.Store{Root: mb.Dir}).AddQuota(-freed, -int64(deleted))
+		}
+	}()
 	for _, m := range mb.Msgs {
 		err := apply(m)
 		if errors.Is(err, os.ErrNotExist) {

@@ -3,6 +3,7 @@ package pop3
 import (
 	"bufio"
 	"errors"
+	"mailsrv/pkg/mailstore"
 	"net"
 	"os"
 	"path/filepath"
@@ -123,9 +124,18 @@ func TestCommitAfterRenames(t *testing.T) {
 	mb.Msgs[0].Deleted = true
 	mb.Msgs[1].Retrieved = true
 	mb.Msgs[3].Deleted = true
+	quota := filepath.Join(dir, mailstore.MaildirsizeName)
+	if err := os.WriteFile(quota, []byte("1000000S\n100 4\n"), 0600); err != nil {
+		t.Fatal(err)
+	}
 	n, err := mb.Commit()
 	if err != nil || n != 1 {
 		t.Fatalf("Commit = %d, %v", n, err)
+	}
+	// Maildir++: the deletion is appended to maildirsize (one message, not
+	// the one gone before).
+	if b, err := os.ReadFile(quota); err != nil || string(b) != "1000000S\n100 4\n-"+strconv.FormatInt(mb.Msgs[0].Size, 10)+" -1\n" {
+		t.Errorf("maildirsize %q, %v", b, err)
 	}
 	cur, _ := e.files()
 	if len(cur) != 2 {
