@@ -37,6 +37,7 @@ func report(args []string) error {
 		{"warm_login_ms", "- LOGIN alone (median)", "ms"},
 		{"warm_select_ms", "- SELECT alone (median)", "ms"},
 		{"fetch_flags_ms", "UID FETCH 1:* (FLAGS) (median)", "ms"},
+		{"fetch_flags_first_ms", "- the first, right after SELECT", "ms"},
 		{"fetch_envelope100_ms", "FETCH last 100 (ENVELOPE) (median)", "ms"},
 		{"cold_search_ms", "UID SEARCH HEADER SUBJECT, cold (first)", "ms"},
 		{"warm_search_ms", "UID SEARCH HEADER SUBJECT, warm (median)", "ms"},
