@@ -146,7 +146,7 @@ func (l *uidList) own() {
 // and gives the same summary, whatever the directories are now.
 func (f *Folder) adoptListingAt(stamps [2]dirStamp, sum Summary) (Snapshot, bool) {
 	l := keptListing(f.Dir)
-	if l == nil || l.stamps != stamps || l.snap.Summary() != sum {
+	if l == nil || l.stamps != stamps || !sum.numbers(l.snap) {
 		return Snapshot{}, false
 	}
 	f.take(l)

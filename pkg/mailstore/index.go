@@ -8,9 +8,11 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
+	"unsafe"
 )
 
 // The folder index, in the file IndexName beside the UID list, lets a new
@@ -187,7 +189,7 @@ func (f *Folder) adopt(x *index) {
 	f.stamps, f.scanned, f.seenNext = x.stamps, x.scanned, x.seenNext
 	f.names, f.namesShared = nil, false
 	f.ul = x.ul
-	f.lazy = &lazyListing{order: x.ul.order, rels: x.rels, live: x.live, gen: x.ul.gen}
+	f.lazy = &lazyListing{order: x.ul.order, rels: x.rels, msgs: slices.Clip(x.msgs), live: x.live, gen: x.ul.gen}
 }
 
 // lazyListing is an adopted index whose maps are not built yet: rels[i]
@@ -197,8 +199,9 @@ func (f *Folder) adopt(x *index) {
 type lazyListing struct {
 	order []entry
 	rels  []string
-	live  int    // non-empty rels
-	gen   uint64 // the UID list's gen when adopted
+	msgs  []Message // the snapshot: the live lines, made as they were parsed
+	live  int       // non-empty rels
+	gen   uint64    // the UID list's gen when adopted
 }
 
 // listed reports whether f has a listing, built or not.
@@ -225,17 +228,9 @@ func (f *Folder) load() {
 
 // lazySnapshot is snapshot for an adopted index not loaded yet, while the
 // UID list read with it is unchanged.
+// Its messages are shared, read-only, by every snapshot made of it.
 func (f *Folder) lazySnapshot() Snapshot {
-	z := f.lazy
-	s := Snapshot{Validity: f.ul.validity, Next: f.ul.next, Msgs: make([]Message, 0, z.live)}
-	for i, rel := range z.rels {
-		if rel == "" {
-			continue
-		}
-		_, flags := splitName(rel[4:])
-		s.Msgs = append(s.Msgs, Message{UID: z.order[i].uid, Base: z.order[i].base, Flags: flags})
-	}
-	return s
+	return Snapshot{Validity: f.ul.validity, Next: f.ul.next, Msgs: f.lazy.msgs}
 }
 
 // index is a parsed index file: the UID list's lines in order (ul.order,
@@ -247,6 +242,7 @@ type index struct {
 	sum      Summary
 	ul       uidList
 	rels     []string
+	msgs     []Message // the live lines, in order: the snapshot
 	live     int
 }
 
@@ -320,10 +316,9 @@ func readIndexHead(fh io.ReaderAt) (*indexFile, error) {
 
 func (xf *indexFile) close() { xf.fh.Close() }
 
-// read reads and checks the body. It is read straight into the one string
-// that the parsed names slice, and checksummed on the way: a
-// 100,000-message index is 7 MB, and a second copy of it (a byte slice,
-// then a string) cost a new process a few milliseconds of page faults.
+// read reads and checks the body. It is read in one piece into the one
+// string that the parsed names slice: a 100,000-message index is 7 MB,
+// and every copy of it costs a new process its page faults.
 func (xf *indexFile) read() (*index, error) {
 	fi, err := xf.fh.Stat()
 	if err != nil {
@@ -333,17 +328,16 @@ func (xf *indexFile) read() (*index, error) {
 	if fi.Size() != xf.start+size {
 		return nil, errBadIndex // also bounds what is read below
 	}
-	var b strings.Builder
-	b.Grow(int(size))
-	h := crc32.New(castagnoli)
-	got, err := io.Copy(io.MultiWriter(&b, h), io.NewSectionReader(xf.fh, xf.start, size))
-	if err != nil {
+	buf := make([]byte, size)
+	if _, err := io.ReadFull(io.NewSectionReader(xf.fh, xf.start, size), buf); err != nil {
 		return nil, err
 	}
-	if got != size || h.Sum32() != xf.sum {
+	if crc32.Checksum(buf, castagnoli) != xf.sum {
 		return nil, errBadIndex
 	}
-	return parseIndexBody(b.String())
+	// The names slice this text for as long as the listing lives; buf is
+	// never written again, so it is the string's without a copy.
+	return parseIndexBody(unsafe.String(unsafe.SliceData(buf), len(buf)))
 }
 
 // parseIndexHeadLines parses the S, U and N lines and the UID list's
@@ -392,6 +386,7 @@ func parseIndexBody(text string) (*index, error) {
 	n := strings.Count(text, "\n")
 	x.ul.order = make([]entry, 0, n)
 	x.rels = make([]string, 0, n)
+	x.msgs = make([]Message, 0, min(x.sum.Messages, n)) // checked against the lines below
 	for len(text) > 0 {
 		nl := strings.IndexByte(text, '\n')
 		if nl < 0 {
@@ -421,7 +416,7 @@ func (x *index) entry(l string) error {
 	uid, ok := parseUID(l[:sp])
 	rel := l[sp+1:]
 	name, live := strings.CutPrefix(rel, "cur/")
-	base, _ := splitName(name)
+	base, flags := splitName(name)
 	if !ok || base == "" || strings.IndexByte(base, '/') >= 0 || strings.IndexByte(base, ' ') >= 0 {
 		return errBadIndex
 	}
@@ -435,6 +430,7 @@ func (x *index) entry(l string) error {
 		rel = ""
 	} else {
 		x.live++
+		x.msgs = append(x.msgs, Message{UID: uid, Base: base, Flags: flags})
 	}
 	x.rels = append(x.rels, rel)
 	return nil

@@ -85,14 +85,22 @@ func (f *Folder) Size(base string) (int64, error) {
 
 // nameSize returns the ",W=" field of a base name.
 func nameSize(base string) (int64, bool) {
-	for _, field := range strings.Split(base, ",")[1:] {
-		if v, ok := strings.CutPrefix(field, "W="); ok {
-			if n, err := strconv.ParseInt(v, 10, 64); err == nil && n >= 0 {
-				return n, true
-			}
+	// Without strings.Split: a summary of the index calls this for every
+	// message.
+	for rest := base; ; {
+		i := strings.Index(rest, ",W=")
+		if i < 0 {
+			return 0, false
+		}
+		rest = rest[i+3:]
+		v := rest
+		if j := strings.IndexByte(v, ','); j >= 0 {
+			v = v[:j]
+		}
+		if n, err := strconv.ParseInt(v, 10, 64); err == nil && n >= 0 {
+			return n, true
 		}
 	}
-	return 0, false
 }
 
 // ToCRLF turns bare LF into CRLF.

@@ -180,3 +180,23 @@ func damage(t *testing.T, path string, off int64) {
 		t.Fatal(err)
 	}
 }
+
+func TestNameSize(t *testing.T) {
+	for base, want := range map[string]int64{
+		"1700000000.M1P2Q3.host,S=100,W=103": 103,
+		"1700000000.M1P2Q3.host,W=7,S=5":     7,
+		"1700000000.M1P2Q3.host,W=x,W=9":     9,
+		"1700000000.M1P2Q3.host,S=100":       -1,
+		"W=5":                                -1, // a field follows a comma
+		"a,W=-3":                             -1,
+		"a,W=":                               -1,
+	} {
+		n, ok := nameSize(base)
+		if !ok {
+			n = -1
+		}
+		if n != want {
+			t.Errorf("nameSize(%q) = %d, want %d", base, n, want)
+		}
+	}
+}
