@@ -130,7 +130,11 @@ func (f *Folder) sync(claim bool) (Snapshot, []string, error) {
 	}
 	sortNames(missing)
 	if err != nil || f.ul.validity == 0 || len(missing) > 0 {
-		if err := f.ul.assign(f.Dir, missing, f.scanBases); err != nil {
+		live := f.scanBases
+		if scanned {
+			live = f.listedBases(missing)
+		}
+		if err := f.ul.assign(f.Dir, missing, live); err != nil {
 			return Snapshot{}, nil, err
 		}
 	}
@@ -291,14 +295,14 @@ func (f *Folder) list() (names map[string]string, clean bool, err error) {
 			if err != nil {
 				return nil, false, fmt.Errorf("maildir: %w", err)
 			}
-			list, err := readNames(dir)
+			rels, err := readRels(dir, sub)
 			if err != nil {
 				return nil, false, err
 			}
 			if len(names) == 0 {
-				names = make(map[string]string, len(list)+len(f.names))
+				names = make(map[string]string, len(rels)+len(f.names))
 			}
-			addNames(names, sub, list)
+			addNames(names, rels)
 			after, err := statDir(dir)
 			if err != nil {
 				return nil, false, fmt.Errorf("maildir: %w", err)
@@ -313,25 +317,10 @@ func (f *Folder) list() (names map[string]string, clean bool, err error) {
 	return names, clean, nil
 }
 
-// addNames adds base → "sub/NAME" to names for each name of list; the
-// strings share one allocation.
-func addNames(names map[string]string, sub string, list []string) {
-	total := 0
-	for _, n := range list {
-		total += len(sub) + 1 + len(n)
-	}
-	var b strings.Builder
-	b.Grow(total)
-	for _, n := range list {
-		b.WriteString(sub)
-		b.WriteByte('/')
-		b.WriteString(n)
-	}
-	all := b.String()
-	for _, n := range list {
-		rel := all[:len(sub)+1+len(n)]
-		all = all[len(rel):]
-		base, _ := splitName(rel[len(sub)+1:])
+// addNames adds base → "sub/NAME" to names for each "sub/NAME" of rels.
+func addNames(names map[string]string, rels []string) {
+	for _, rel := range rels {
+		base, _ := splitName(rel[strings.IndexByte(rel, '/')+1:])
 		names[base] = rel
 	}
 }
@@ -341,6 +330,27 @@ func (f *Folder) scanBases() ([]string, error) {
 	bases, err := f.scan()
 	sortNames(bases)
 	return bases, err
+}
+
+// listedBases is scanBases for a sync that has just listed the folder:
+// a rebuilt UID list numbers that listing (made twice when it was not
+// clean, see scan) instead of listing 100,000 names again under the lock.
+// A message that arrives meanwhile is numbered by the next sync, after
+// these; one that goes meanwhile has its line dropped by the next compact,
+// as any message expunged after a listing. missing is f.names' bases not
+// in the UID list, sorted: when that is all of them, it is the answer.
+func (f *Folder) listedBases(missing []string) func() ([]string, error) {
+	return func() ([]string, error) {
+		if len(missing) == len(f.names) {
+			return missing, nil
+		}
+		bases := make([]string, 0, len(f.names))
+		for base := range f.names {
+			bases = append(bases, base)
+		}
+		sortNames(bases)
+		return bases, nil
+	}
 }
 
 func readNames(dir string) ([]string, error) {

@@ -58,8 +58,10 @@ func (f *Folder) saveIndex(snap Snapshot) {
 			return
 		}
 	}
-	for _, rel := range f.names {
-		if !strings.HasPrefix(rel, "cur/") {
+	// Every listed message is in snap (above): none in new/ is none there,
+	// and the array is quicker to go through than the map.
+	for i := range snap.Msgs {
+		if snap.Msgs[i].InNew {
 			return
 		}
 	}
@@ -76,6 +78,7 @@ func (f *Folder) CacheErr() error { return f.cacheErr }
 // writeIndex records f's listing and UID list. The caller checked that
 // the listing may be kept (settled stamps, nothing in new/, all numbered).
 func (f *Folder) writeIndex() error {
+	f.ul.index() // dups is known from here on
 	var b bytes.Buffer
 	b.Grow(64 + len(f.ul.header) + len(f.ul.order)*(len(f.ul.order[0].base)+24))
 	fmt.Fprintf(&b, "S %s %s %d %d\n", f.stamps[0], f.stamps[1], f.scanned.UnixNano(), f.seenNext)
@@ -85,7 +88,9 @@ func (f *Folder) writeIndex() error {
 	for _, e := range f.ul.order {
 		b.Write(strconv.AppendUint(num[:0], uint64(e.uid), 10))
 		b.WriteByte(' ')
-		if rel, ok := f.names[e.base]; ok && f.ul.uids[e.base] == e.uid {
+		// Without a base listed twice, each line is its base's (a lookup
+		// fewer per message).
+		if rel, ok := f.names[e.base]; ok && (!f.ul.dups || f.ul.uids[e.base] == e.uid) {
 			b.WriteString(rel)
 		} else {
 			b.WriteString(e.base)
@@ -109,7 +114,10 @@ func writeCache(path string, head, body []byte) error {
 	if err != nil {
 		return fmt.Errorf("cache: %w", err)
 	}
-	_, err = fh.Write(append(head, body...))
+	_, err = fh.Write(head)
+	if err == nil {
+		_, err = fh.Write(body) // not appended to head: a 7 MB copy
+	}
 	if cerr := fh.Close(); err == nil {
 		err = cerr
 	}
