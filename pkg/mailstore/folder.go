@@ -28,6 +28,7 @@ type Folder struct {
 	snap     *Snapshot   // the last snapshot, while nothing changed
 	gen      uint64      // counts snapshots that may differ
 	seenNext uint32      // the UID list's next UID just before the last listing
+	ordered  []string    // during keep after numberFirst: the rel of each ul.order line
 
 	hc       *headerCache // the header cache, once read (hcache.go)
 	cacheErr error        // the last failure to write a cache file (CacheErr)
@@ -64,7 +65,7 @@ func (f *Folder) Sync(claim bool) (Snapshot, []string, error) {
 }
 
 func (f *Folder) sync(claim bool) (Snapshot, []string, error) {
-	var recent []string
+	var recent, rels []string
 	scanned, adopted := false, false
 	if !f.listed() {
 		if snap, ok := f.adoptListing(); ok {
@@ -96,7 +97,7 @@ func (f *Folder) sync(claim bool) (Snapshot, []string, error) {
 				return Snapshot{}, nil, err
 			}
 		}
-		if _, err := f.scan(); err != nil {
+		if rels, err = f.scanRels(); err != nil {
 			return Snapshot{}, nil, err
 		}
 		scanned = true
@@ -115,6 +116,18 @@ func (f *Folder) sync(claim bool) (Snapshot, []string, error) {
 		return f.keep(f.lazySnapshot(), scanned, adopted), recent, nil
 	}
 	f.load()
+	if err == nil && f.ul.validity == 0 && scanned {
+		snap, ok, err := f.numberFirst(rels) // first.go
+		if err != nil {
+			return Snapshot{}, nil, err
+		}
+		if !ok {
+			snap, _ = f.snapshot()
+		}
+		snap = f.keep(snap, scanned, adopted)
+		f.ordered = nil
+		return snap, recent, nil
+	}
 	if err == nil && f.ul.validity != 0 {
 		// The common case: every listed message has its UID already, as
 		// the snapshot's pass over the list shows; then missing is empty.
@@ -240,9 +253,24 @@ func (f *Folder) claimNew() ([]string, error) {
 
 // scan lists new/ and cur/ into f.names and returns the bases, unsorted.
 func (f *Folder) scan() ([]string, error) {
+	rels, err := f.scanRels()
+	if err != nil {
+		return nil, err
+	}
+	bases := make([]string, len(rels))
+	for i, rel := range rels {
+		bases[i] = relBase(rel)
+	}
+	return bases, nil
+}
+
+// scanRels is scan returning the "sub/NAME" of each base, in the order
+// listed when it can (one listing of each directory: a pass over them
+// then reads memory in order, where the map's order jumps about).
+func (f *Folder) scanRels() ([]string, error) {
 	f.load()
 	f.scanned = time.Now()
-	names, clean, err := f.list()
+	names, rels, clean, err := f.list()
 	if err != nil {
 		return nil, err
 	}
@@ -263,49 +291,61 @@ func (f *Folder) scan() ([]string, error) {
 		}
 	}
 	if again && !clean {
-		second, _, err := f.list()
+		second, _, _, err := f.list()
 		if err != nil {
 			return nil, err
 		}
 		for base, rel := range second {
 			names[base] = rel
 		}
+		rels = nil
 	}
-	bases := make([]string, 0, len(names))
-	for base := range names {
-		bases = append(bases, base)
+	if len(rels) != len(names) { // listed twice, or a base in new/ and cur/
+		rels = make([]string, 0, len(names))
+		for _, rel := range names {
+			rels = append(rels, rel)
+		}
 	}
 	f.names, f.namesShared = names, false
-	return bases, nil
+	return rels, nil
 }
 
 // list reads new/ and cur/ into a map of base name to "sub/NAME", and
 // records the directories' stamps. A listing during which the directory
 // changed is repeated (a few times at most), keeping every name seen.
 // clean reports that neither directory changed during its last listing,
-// nor within a second before the listing began (see scan).
-func (f *Folder) list() (names map[string]string, clean bool, err error) {
+// nor within a second before the listing began (see scan). all is every
+// "sub/NAME" read, in order, when each directory was read once, else nil.
+func (f *Folder) list() (names map[string]string, all []string, clean bool, err error) {
 	names = map[string]string{}
 	clean = true
+	once := true
 	for i, sub := range []string{"new", "cur"} {
 		dir := filepath.Join(f.Dir, sub)
 		for try := 0; ; try++ {
 			start := time.Now()
 			before, err := statDir(dir)
 			if err != nil {
-				return nil, false, fmt.Errorf("maildir: %w", err)
+				return nil, nil, false, fmt.Errorf("maildir: %w", err)
 			}
 			rels, err := readRels(dir, sub)
 			if err != nil {
-				return nil, false, err
+				return nil, nil, false, err
 			}
 			if len(names) == 0 {
 				names = make(map[string]string, len(rels)+len(f.names))
 			}
 			addNames(names, rels)
+			if once = once && try == 0; once {
+				if all == nil {
+					all = rels
+				} else {
+					all = append(all, rels...)
+				}
+			}
 			after, err := statDir(dir)
 			if err != nil {
-				return nil, false, fmt.Errorf("maildir: %w", err)
+				return nil, nil, false, fmt.Errorf("maildir: %w", err)
 			}
 			f.stamps[i] = before
 			if after == before || try == 3 {
@@ -314,7 +354,10 @@ func (f *Folder) list() (names map[string]string, clean bool, err error) {
 			}
 		}
 	}
-	return names, clean, nil
+	if !once {
+		all = nil
+	}
+	return names, all, clean, nil
 }
 
 // addNames adds base → "sub/NAME" to names for each "sub/NAME" of rels.

@@ -85,12 +85,15 @@ func (f *Folder) writeIndex() error {
 	fmt.Fprintf(&b, "U %d %d\n", f.ul.ino, f.ul.offset)
 	b.WriteString(f.ul.header)
 	var num [12]byte
-	for _, e := range f.ul.order {
+	ordered := len(f.ordered) == len(f.ul.order) && !f.ul.dups // numberFirst's (first.go)
+	for i, e := range f.ul.order {
 		b.Write(strconv.AppendUint(num[:0], uint64(e.uid), 10))
 		b.WriteByte(' ')
 		// Without a base listed twice, each line is its base's (a lookup
 		// fewer per message).
-		if rel, ok := f.names[e.base]; ok && (!f.ul.dups || f.ul.uids[e.base] == e.uid) {
+		if ordered {
+			b.WriteString(f.ordered[i])
+		} else if rel, ok := f.names[e.base]; ok && (!f.ul.dups || f.ul.uids[e.base] == e.uid) {
 			b.WriteString(rel)
 		} else {
 			b.WriteString(e.base)

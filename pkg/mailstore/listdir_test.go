@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestReadRels lists a directory larger than one getdents64 buffer, with
@@ -97,5 +98,113 @@ func TestBuildDuplicate(t *testing.T) {
 		if x.uids["a"] != 1 || x.uids["b"] != 2 || x.uids["c"] != 4 || !x.dups || len(x.order) != 4 || x.next != 5 || x.validity != 7 {
 			t.Errorf("%+v", *x)
 		}
+	}
+}
+
+// TestNumberFirst checks the first numbering of a folder (numberFirst)
+// against the general path: the same UIDs in the same order, the same
+// snapshot, and the same index lines, for names that sort differently as
+// bases and as file names ("a" and "a.b"), a name without flags, and a
+// name whose time does not parse.
+func TestNumberFirst(t *testing.T) {
+	s := newStore(t)
+	f := inbox(t, s)
+	deliver(t, f.Dir, 30)
+	for _, n := range []string{"1700000000.M5P1Q1.a:2,S", "1700000000.M5P1Q1.a.b:2,FS", "1700000000.M5P1Q1.a-b", "junk:2,T"} {
+		if err := os.WriteFile(filepath.Join(f.Dir, "cur", n), nil, 0600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	news, err := readNames(filepath.Join(f.Dir, "new"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, n := range news[:20] { // the rest stay in new/: not all InNew
+		flags := []string{":2,S", ":2,", ""}[i%3]
+		if err := os.Rename(filepath.Join(f.Dir, "new", n), filepath.Join(f.Dir, "cur", n+flags)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(1100 * time.Millisecond) // settled
+	first, _, err := f.Sync(false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(first.Msgs) != 34 || first.Msgs[0].Base != "junk" {
+		t.Fatalf("%d messages, first %+v", len(first.Msgs), first.Msgs[0])
+	}
+	var want, got []string // UIDs in sortNames' order of the bases
+	for b := range f.names {
+		want = append(want, b)
+	}
+	sortNames(want)
+	for i, m := range first.Msgs {
+		got = append(got, m.Base)
+		if m.UID != uint32(i+1) {
+			t.Errorf("UID %d at %d", m.UID, i)
+		}
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("order:\n%v\nwant\n%v", got, want)
+	}
+	// The general path: the UID list read, the listing looked up by base.
+	forgetKept()
+	g := inbox(t, s)
+	second, _, err := g.Sync(false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(second.Msgs) != fmt.Sprint(first.Msgs) || second.Validity != first.Validity || second.Next != first.Next {
+		t.Errorf("numberFirst:\n%v\ngeneral:\n%v", first, second)
+	}
+	inNew := 0
+	for _, m := range first.Msgs {
+		if m.InNew {
+			inNew++
+		}
+	}
+	if inNew != 10 {
+		t.Errorf("%d messages in new/, want 10", inNew)
+	}
+
+	// The index, written only with nothing in new/: the same lines
+	// either way.
+	for _, n := range news[20:] {
+		if err := os.Rename(filepath.Join(f.Dir, "new", n), filepath.Join(f.Dir, "cur", n+":2,S")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, n := range []string{UIDListName, IndexName} {
+		if err := os.Remove(filepath.Join(f.Dir, n)); err != nil && !os.IsNotExist(err) {
+			t.Fatal(err)
+		}
+	}
+	forgetKept()
+	time.Sleep(1100 * time.Millisecond)
+	if _, _, err := inbox(t, s).Sync(false); err != nil {
+		t.Fatal(err)
+	}
+	index1, err := os.ReadFile(filepath.Join(f.Dir, IndexName))
+	if err != nil {
+		t.Fatalf("no index: %v", err)
+	}
+	forgetKept()
+	if err := os.Remove(filepath.Join(f.Dir, IndexName)); err != nil {
+		t.Fatal(err)
+	}
+	g = inbox(t, s)
+	if _, _, err := g.Sync(false); err != nil {
+		t.Fatal(err)
+	}
+	index2, err := os.ReadFile(filepath.Join(f.Dir, IndexName))
+	if err != nil {
+		t.Fatalf("no index: %v (%v)", err, g.CacheErr())
+	}
+	lines := func(b []byte) string { return strings.SplitN(string(b), "\n", 4)[3] } // after the head, S and U lines
+	if lines(index1) != lines(index2) {
+		t.Errorf("index lines differ:\n%s\n---\n%s", lines(index1), lines(index2))
+	}
+	if !strings.Contains(lines(index1), " cur/1700000000.M5P1Q1.a.b:2,FS\n") {
+		t.Errorf("index: %s", lines(index1))
 	}
 }

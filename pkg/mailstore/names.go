@@ -11,14 +11,21 @@ import (
 // UIDs follow arrival order even within one second. Each name is parsed
 // once.
 func sortNames(names []string) {
+	sortBy(names, func(n string) string { return n })
+}
+
+// sortBy is sortNames for things that have a name.
+func sortBy[T any](xs []T, name func(T) string) {
 	type key struct {
 		secs, usec int64
 		name       string
+		x          T
 	}
-	keys := make([]key, len(names))
-	for i, n := range names {
+	keys := make([]key, len(xs))
+	for i, x := range xs {
+		n := name(x)
 		s, u := nameTime(n)
-		keys[i] = key{s, u, n}
+		keys[i] = key{s, u, n, x}
 	}
 	slices.SortFunc(keys, func(a, b key) int {
 		switch {
@@ -30,7 +37,7 @@ func sortNames(names []string) {
 		return strings.Compare(a.name, b.name)
 	})
 	for i, k := range keys {
-		names[i] = k.name
+		xs[i] = k.x
 	}
 }
 
