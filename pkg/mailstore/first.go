@@ -24,18 +24,23 @@ func (f *Folder) numberFirst(rels []string) (snap Snapshot, ok bool, err error) 
 		}
 	}
 	// Each name is read once, in the order listed (memory order), for
-	// its sort key, base and flags; the rest goes through the keys.
+	// its sort key, base and flags; the sort moves small keys (24 bytes,
+	// where moving the whole record was a third of the sort's time).
+	type meta struct {
+		base, rel string
+		flags     Flags
+	}
 	type key struct {
 		secs, usec int64
-		base, rel  string
-		flags      Flags
+		i          int
 	}
+	metas := make([]meta, len(rels))
 	keys := make([]key, len(rels))
 	for i, rel := range rels {
-		name := rel[strings.IndexByte(rel, '/')+1:]
-		base, flags := splitName(name)
+		base, flags := splitName(rel[strings.IndexByte(rel, '/')+1:])
 		s, u := nameTime(base)
-		keys[i] = key{s, u, base, rel, flags}
+		metas[i] = meta{base, rel, flags}
+		keys[i] = key{s, u, i}
 	}
 	slices.SortFunc(keys, func(a, b key) int { // sortNames' order
 		switch {
@@ -44,11 +49,11 @@ func (f *Folder) numberFirst(rels []string) (snap Snapshot, ok bool, err error) 
 		case a.usec != b.usec:
 			return cmpInt(a.usec, b.usec)
 		}
-		return strings.Compare(a.base, b.base)
+		return strings.Compare(metas[a.i].base, metas[b.i].base)
 	})
 	bases := make([]string, len(keys))
-	for i := range keys {
-		bases[i] = keys[i].base
+	for i, k := range keys {
+		bases[i] = metas[k.i].base
 	}
 	listed := func() ([]string, error) { return bases, nil } // see listedBases
 	if err := f.ul.assign(f.Dir, bases, listed); err != nil {
@@ -65,8 +70,9 @@ func (f *Folder) numberFirst(rels []string) (snap Snapshot, ok bool, err error) 
 	snap = Snapshot{Validity: f.ul.validity, Next: f.ul.next, Msgs: make([]Message, len(keys))}
 	ordered := make([]string, len(keys))
 	for i, k := range keys {
-		snap.Msgs[i] = Message{UID: uint32(i + 1), Base: k.base, Flags: k.flags, InNew: k.rel[:3] == "new"}
-		ordered[i] = k.rel
+		m := &metas[k.i]
+		snap.Msgs[i] = Message{UID: uint32(i + 1), Base: m.base, Flags: m.flags, InNew: m.rel[:3] == "new"}
+		ordered[i] = m.rel
 	}
 	f.ordered = ordered
 	return snap, true, nil
