@@ -190,3 +190,29 @@ func forgetKept() {
 	hcShared.total = 0
 	hcShared.Unlock()
 }
+
+// BenchmarkSyncCold is the first SELECT ever of a folder with everything
+// in cur/: no UID list, no index, nothing kept in memory. Each round
+// removes the UID list and the caches (not timed) and numbers the folder
+// again.
+func BenchmarkSyncCold(b *testing.B) {
+	dir := benchFolder(b)
+	for b.Loop() {
+		b.StopTimer()
+		forgetKept()
+		for _, n := range []string{UIDListName, IndexName, validityName} {
+			if err := os.Remove(filepath.Join(dir, n)); err != nil && !os.IsNotExist(err) {
+				b.Fatal(err)
+			}
+		}
+		b.StartTimer()
+		f := &Folder{Name: "INBOX", Dir: dir}
+		snap, _, err := f.Sync(true)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(snap.Msgs) == 0 {
+			b.Fatal("no messages")
+		}
+	}
+}

@@ -52,9 +52,19 @@ func (f *Folder) keepListing(snap Snapshot) {
 	if f.lazy != nil {
 		size = f.lazy.live // all in cur/: an index is written only then
 	}
-	for _, rel := range f.names {
-		if strings.HasPrefix(rel, "new/") {
-			return
+	if len(snap.Msgs) == len(f.names) {
+		// Every listed message is in snap: the array is quicker to go
+		// through than the map.
+		for i := range snap.Msgs {
+			if snap.Msgs[i].InNew {
+				return
+			}
+		}
+	} else {
+		for _, rel := range f.names {
+			if strings.HasPrefix(rel, "new/") {
+				return
+			}
 		}
 	}
 	if size > listingCacheMax {

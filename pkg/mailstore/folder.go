@@ -30,18 +30,20 @@ type Folder struct {
 	snap     *Snapshot   // the last snapshot, while nothing changed
 	gen      uint64      // counts snapshots that may differ
 	seenNext uint32      // the UID list's next UID just before the last listing
+	ordered  []string    // during keep after numberFirst: the rel of each ul.order line
 
 	hc       *headerCache // the header cache, once read (hcache.go)
 	cacheErr error        // the last failure to write a cache file (CacheErr)
 }
 
-// Message is one message of a Snapshot.
+// Message is one message of a Snapshot. (UID and InNew share a word: 40
+// bytes, not 48; a session holds two arrays of 100,000 of them.)
 type Message struct {
 	UID   uint32
 	InNew bool   // still in new/ (the folder was only examined)
 	Base  string // file name up to ':'
 	Flags Flags
-} // 40 bytes: a 100,000-message folder's snapshot is 4 MB
+}
 
 // Snapshot is the folder's messages at one moment, in UID order. Msgs is
 // shared with the Folder: read it, do not change it.
@@ -66,7 +68,7 @@ func (f *Folder) Sync(claim bool) (Snapshot, []string, error) {
 }
 
 func (f *Folder) sync(claim bool) (Snapshot, []string, error) {
-	var recent []string
+	var recent, rels []string
 	scanned, adopted := false, false
 	if f.peek != nil {
 		f.adoptPeek()
@@ -101,7 +103,7 @@ func (f *Folder) sync(claim bool) (Snapshot, []string, error) {
 				return Snapshot{}, nil, err
 			}
 		}
-		if _, err := f.scan(); err != nil {
+		if rels, err = f.scanRels(); err != nil {
 			return Snapshot{}, nil, err
 		}
 		scanned = true
@@ -120,6 +122,18 @@ func (f *Folder) sync(claim bool) (Snapshot, []string, error) {
 		return f.keep(f.lazySnapshot(), scanned, adopted), recent, nil
 	}
 	f.load()
+	if err == nil && f.ul.validity == 0 && scanned {
+		snap, ok, err := f.numberFirst(rels) // first.go
+		if err != nil {
+			return Snapshot{}, nil, err
+		}
+		if !ok {
+			snap, _ = f.snapshot()
+		}
+		snap = f.keep(snap, scanned, adopted)
+		f.ordered = nil
+		return snap, recent, nil
+	}
 	if err == nil && f.ul.validity != 0 {
 		// The common case: every listed message has its UID already, as
 		// the snapshot's pass over the list shows; then missing is empty.
@@ -135,7 +149,11 @@ func (f *Folder) sync(claim bool) (Snapshot, []string, error) {
 	}
 	sortNames(missing)
 	if err != nil || f.ul.validity == 0 || len(missing) > 0 {
-		if err := f.ul.assign(f.Dir, missing, f.scanBases); err != nil {
+		live := f.scanBases
+		if scanned {
+			live = f.listedBases(missing)
+		}
+		if err := f.ul.assign(f.Dir, missing, live); err != nil {
 			return Snapshot{}, nil, err
 		}
 	}
@@ -241,9 +259,24 @@ func (f *Folder) claimNew() ([]string, error) {
 
 // scan lists new/ and cur/ into f.names and returns the bases, unsorted.
 func (f *Folder) scan() ([]string, error) {
+	rels, err := f.scanRels()
+	if err != nil {
+		return nil, err
+	}
+	bases := make([]string, len(rels))
+	for i, rel := range rels {
+		bases[i] = relBase(rel)
+	}
+	return bases, nil
+}
+
+// scanRels is scan returning the "sub/NAME" of each base, in the order
+// listed when it can (one listing of each directory: a pass over them
+// then reads memory in order, where the map's order jumps about).
+func (f *Folder) scanRels() ([]string, error) {
 	f.load()
 	f.scanned = time.Now()
-	names, clean, err := f.list()
+	names, rels, clean, err := f.list()
 	if err != nil {
 		return nil, err
 	}
@@ -264,49 +297,61 @@ func (f *Folder) scan() ([]string, error) {
 		}
 	}
 	if again && !clean {
-		second, _, err := f.list()
+		second, _, _, err := f.list()
 		if err != nil {
 			return nil, err
 		}
 		for base, rel := range second {
 			names[base] = rel
 		}
+		rels = nil
 	}
-	bases := make([]string, 0, len(names))
-	for base := range names {
-		bases = append(bases, base)
+	if len(rels) != len(names) { // listed twice, or a base in new/ and cur/
+		rels = make([]string, 0, len(names))
+		for _, rel := range names {
+			rels = append(rels, rel)
+		}
 	}
 	f.names, f.namesShared = names, false
-	return bases, nil
+	return rels, nil
 }
 
 // list reads new/ and cur/ into a map of base name to "sub/NAME", and
 // records the directories' stamps. A listing during which the directory
 // changed is repeated (a few times at most), keeping every name seen.
 // clean reports that neither directory changed during its last listing,
-// nor within a second before the listing began (see scan).
-func (f *Folder) list() (names map[string]string, clean bool, err error) {
+// nor within a second before the listing began (see scan). all is every
+// "sub/NAME" read, in order, when each directory was read once, else nil.
+func (f *Folder) list() (names map[string]string, all []string, clean bool, err error) {
 	names = map[string]string{}
 	clean = true
+	once := true
 	for i, sub := range []string{"new", "cur"} {
 		dir := filepath.Join(f.Dir, sub)
 		for try := 0; ; try++ {
 			start := time.Now()
 			before, err := statDir(dir)
 			if err != nil {
-				return nil, false, fmt.Errorf("maildir: %w", err)
+				return nil, nil, false, fmt.Errorf("maildir: %w", err)
 			}
-			list, err := readNames(dir)
+			rels, err := readRels(dir, sub)
 			if err != nil {
-				return nil, false, err
+				return nil, nil, false, err
 			}
 			if len(names) == 0 {
-				names = make(map[string]string, len(list)+len(f.names))
+				names = make(map[string]string, len(rels)+len(f.names))
 			}
-			addNames(names, sub, list)
+			addNames(names, rels)
+			if once = once && try == 0; once {
+				if all == nil {
+					all = rels
+				} else {
+					all = append(all, rels...)
+				}
+			}
 			after, err := statDir(dir)
 			if err != nil {
-				return nil, false, fmt.Errorf("maildir: %w", err)
+				return nil, nil, false, fmt.Errorf("maildir: %w", err)
 			}
 			f.stamps[i] = before
 			if after == before || try == 3 {
@@ -315,28 +360,16 @@ func (f *Folder) list() (names map[string]string, clean bool, err error) {
 			}
 		}
 	}
-	return names, clean, nil
+	if !once {
+		all = nil
+	}
+	return names, all, clean, nil
 }
 
-// addNames adds base → "sub/NAME" to names for each name of list; the
-// strings share one allocation.
-func addNames(names map[string]string, sub string, list []string) {
-	total := 0
-	for _, n := range list {
-		total += len(sub) + 1 + len(n)
-	}
-	var b strings.Builder
-	b.Grow(total)
-	for _, n := range list {
-		b.WriteString(sub)
-		b.WriteByte('/')
-		b.WriteString(n)
-	}
-	all := b.String()
-	for _, n := range list {
-		rel := all[:len(sub)+1+len(n)]
-		all = all[len(rel):]
-		base, _ := splitName(rel[len(sub)+1:])
+// addNames adds base → "sub/NAME" to names for each "sub/NAME" of rels.
+func addNames(names map[string]string, rels []string) {
+	for _, rel := range rels {
+		base, _ := splitName(rel[strings.IndexByte(rel, '/')+1:])
 		names[base] = rel
 	}
 }
@@ -346,6 +379,27 @@ func (f *Folder) scanBases() ([]string, error) {
 	bases, err := f.scan()
 	sortNames(bases)
 	return bases, err
+}
+
+// listedBases is scanBases for a sync that has just listed the folder:
+// a rebuilt UID list numbers that listing (made twice when it was not
+// clean, see scan) instead of listing 100,000 names again under the lock.
+// A message that arrives meanwhile is numbered by the next sync, after
+// these; one that goes meanwhile has its line dropped by the next compact,
+// as any message expunged after a listing. missing is f.names' bases not
+// in the UID list, sorted: when that is all of them, it is the answer.
+func (f *Folder) listedBases(missing []string) func() ([]string, error) {
+	return func() ([]string, error) {
+		if len(missing) == len(f.names) {
+			return missing, nil
+		}
+		bases := make([]string, 0, len(f.names))
+		for base := range f.names {
+			bases = append(bases, base)
+		}
+		sortNames(bases)
+		return bases, nil
+	}
 }
 
 func readNames(dir string) ([]string, error) {

@@ -254,10 +254,12 @@ func (l *uidList) assign(dir string, bases []string, live func() ([]string, erro
 		if err := safefile.WriteFile(filepath.Join(dir, validityName), []byte(strconv.FormatUint(uint64(v), 10)+"\n"), 0600); err != nil {
 			return fmt.Errorf("uid list: %w", err)
 		}
-		if err := l.rewrite(dir, v, 1, nil); err != nil {
+		if err := l.build(dir, v, all); err != nil {
 			return err
 		}
-		bases = append(all, bases...)
+		if len(all) > 0 && len(bases) == len(all) && &bases[0] == &all[0] {
+			return nil // live returned bases itself (listedBases): all numbered
+		}
 	} else if err != nil {
 		return err
 	}
@@ -283,6 +285,7 @@ func (l *uidList) newValidity(dir string) uint32 {
 func (l *uidList) appendNew(dir string, bases []string) error {
 	l.index()
 	var buf bytes.Buffer
+	var num [12]byte
 	for _, b := range bases {
 		if _, ok := l.uids[b]; ok {
 			continue
@@ -290,7 +293,10 @@ func (l *uidList) appendNew(dir string, bases []string) error {
 		if l.next == 0 || l.next == ^uint32(0) {
 			return fmt.Errorf("uid list %s: UIDs exhausted", dir)
 		}
-		fmt.Fprintf(&buf, "%d %s\n", l.next, b)
+		buf.Write(strconv.AppendUint(num[:0], uint64(l.next), 10))
+		buf.WriteByte(' ')
+		buf.WriteString(b)
+		buf.WriteByte('\n')
 		l.own()
 		l.uids[b] = l.next
 		l.order = append(l.order, entry{l.next, b})
@@ -314,6 +320,59 @@ func (l *uidList) appendNew(dir string, bases []string) error {
 		return fmt.Errorf("uid list: %w", err)
 	}
 	l.offset += int64(buf.Len())
+	return nil
+}
+
+// build replaces the file, under the lock the caller holds, with a new
+// list of UIDVALIDITY validity numbering bases from 1 in the order given
+// (each base once: bases are a listing, distinct or sorted), and makes l
+// that list as read. It is what rewrite with no entries and an appendNew
+// of bases would leave, in one durable write and without reading the file
+// back: a first SELECT of a 100,000-message folder wrote it twice,
+// fsynced it twice and parsed it again.
+func (l *uidList) build(dir string, validity uint32, bases []string) error {
+	var token [6]byte
+	_, _ = rand.Read(token[:])
+	header := fmt.Sprintf("%s V%d N%d G%s\n", uidListMagic, validity, 1, hex.EncodeToString(token[:]))
+	size := len(header)
+	for _, b := range bases {
+		size += len(b) + 12
+	}
+	buf := make([]byte, 0, size)
+	buf = append(buf, header...)
+	uids := make(map[string]uint32, len(bases))
+	order := make([]entry, 0, len(bases))
+	next := uint32(1)
+	for i, b := range bases {
+		if i > 0 && b == bases[i-1] {
+			continue // sorted: a base listed twice is numbered once
+		}
+		if next == ^uint32(0) {
+			return fmt.Errorf("uid list %s: UIDs exhausted", dir)
+		}
+		buf = strconv.AppendUint(buf, uint64(next), 10)
+		buf = append(buf, ' ')
+		buf = append(buf, b...)
+		buf = append(buf, '\n')
+		uids[b] = next
+		order = append(order, entry{next, b})
+		next++
+	}
+	if err := safefile.WriteFile(l.path(dir), buf, 0600); err != nil {
+		return fmt.Errorf("uid list: %w", err)
+	}
+	fi, err := os.Stat(l.path(dir)) // ours: the lock is held
+	if err != nil {
+		return fmt.Errorf("uid list: %w", err)
+	}
+	*l = uidList{validity: validity, next: next, uids: uids, order: order,
+		ino: fi.Sys().(*syscall.Stat_t).Ino, offset: int64(len(buf)), header: header, gen: l.gen + 1}
+	if len(uids) != len(order) {
+		// bases named one twice, apart: the file then lists it twice, and
+		// its first UID counts, as for any reader (parseEntry).
+		l.uids = nil
+		l.index()
+	}
 	return nil
 }
 
