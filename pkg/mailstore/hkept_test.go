@@ -6,6 +6,7 @@ import (
 	"hash/crc32"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -175,3 +176,49 @@ func TestRecordRoundTrip(t *testing.T) {
 }
 
 func crc32c(b []byte) uint32 { return crc32.Checksum(b, castagnoli) }
+
+// TestKeptLimits: a structure or an envelope past its limit is not kept
+// (the other is); a record with the largest header, structure and
+// envelope kept is read back.
+func TestKeptLimits(t *testing.T) {
+	s, snap := hcStore(t)
+	m := snap.Msgs[0]
+	big := func(n int) []byte { return bytes.Repeat([]byte("x"), n) }
+	session := func(do func(f *Folder)) {
+		t.Helper()
+		f := inbox(t, s)
+		if _, _, err := f.Sync(false); err != nil {
+			t.Fatal(err)
+		}
+		end := f.HeaderBatch()
+		do(f)
+		if err := end(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, c := range []struct{ st, env, wantSt, wantEnv int }{
+		{hcMaxStructure + 1, 10, 0, 10},
+		{10, hcMaxEnvelope + 1, 10, 10}, // the envelope kept before stays
+		{hcMaxStructure, hcMaxEnvelope, hcMaxStructure, hcMaxEnvelope},
+	} {
+		session(func(f *Folder) {
+			_, _, keep, err := f.ReadWhole(m.Base)
+			if err != nil {
+				t.Fatal(err)
+			}
+			keep.Keep(Kept{Structure: big(c.st), Envelope: big(c.env)})
+		})
+		session(func(f *Folder) {
+			_, _, kept, _, err := f.ReadHeaderKept(m.Base, []string{"Subject"})
+			if err != nil || len(kept.Structure) != c.wantSt || len(kept.Envelope) != c.wantEnv {
+				t.Fatalf("kept %d and %d bytes of %d and %d: %d and %d, %v", c.st, c.env, c.wantSt, c.wantEnv,
+					len(kept.Structure), len(kept.Envelope), err)
+			}
+		})
+	}
+	e := hcEntry{structure: big(hcMaxStructure), envelope: big(hcMaxEnvelope)}
+	rec := appendRecord(nil, strings.Repeat("b", 200), e, big(hcMaxEntry))
+	if _, n, err := scanRecord(rec); err != nil || n != len(rec) {
+		t.Fatalf("the largest record: %d of %d bytes, %v", n, len(rec), err)
+	}
+}
