@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -296,12 +297,33 @@ func TestFlagsOf(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	kws := strings.Trim(string(kw), `ABCDEFGHIJKLMNOPQRSTUVWXYZ`) // the keywords' letters
+	if len(kws) != 2 {
+		t.Fatalf("letters %q", kw)
+	}
 	sel := &selected{folder: f, recent: map[uint32]bool{7: true}}
 	run := newFetchRun(nil)
-	for i, fl := range []string{"", "S", "RS", "FRS", "SR", "S" + string(kw[:2]), string(kw[:1]) + "S", "DFPRST", "S", "RS", "S", "x", "Sx", "S"} {
+	for i, fl := range []string{"", "S", "RS", "FRS", "SR", "S" + kws, kws + "S", "S" + kws[1:], "S" + kws[1:] + kws[:1], "DFPRST", "S", "RS", "S", "x", "Sx", "S"} {
 		m := mailstore.Message{UID: uint32(i + 1), Flags: mailstore.Flags(fl)}
 		if got, want := string(run.flagsOf(sel, m)), "FLAGS "+sel.flagList(m); got != want {
 			t.Fatalf("flags %q (UID %d): %q, flagList %q", fl, m.UID, got, want)
 		}
+	}
+	// more sets of flags than the table holds
+	for i := range 200 {
+		var fl []byte
+		for bit, l := range []byte("DFPRST" + kws) {
+			if i>>bit&1 == 1 {
+				fl = append(fl, l)
+			}
+		}
+		slices.Sort(fl)
+		m := mailstore.Message{UID: 100, Flags: mailstore.Flags(fl)}
+		if got, want := string(run.flagsOf(sel, m)), "FLAGS "+sel.flagList(m); got != want {
+			t.Fatalf("flags %q: %q, flagList %q", fl, got, want)
+		}
+	}
+	if len(run.flags) > 64 {
+		t.Fatalf("%d sets of flags in the table", len(run.flags))
 	}
 }
