@@ -327,3 +327,61 @@ func TestFlagsOf(t *testing.T) {
 		t.Fatalf("%d sets of flags in the table", len(run.flags))
 	}
 }
+
+// FuzzEnvelopeCache: through a real header cache, the ENVELOPE kept by
+// one session and given to the next, and the one rendered from the
+// header the cache gives (what a SEARCH's entry holds), are in each mode
+// the ENVELOPE of the message parsed whole.
+func FuzzEnvelopeCache(f *testing.F) {
+	for _, m := range keptMessages() {
+		f.Add([]byte(m))
+	}
+	f.Fuzz(func(t *testing.T, msg []byte) {
+		if len(msg) > 64<<10 {
+			return
+		}
+		dir := filepath.Join(t.TempDir(), "Maildir")
+		if err := maildir.Create(dir); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "cur", "1600000000.M1P1Q1.host:2,S"), msg, 0600); err != nil {
+			t.Fatal(err)
+		}
+		want := map[bool][]byte{}
+		root := parseMessage(mailstore.ToCRLF(msg))
+		r := newRenderer()
+		for _, utf8 := range []bool{false, true} {
+			want[utf8] = bytes.Clone(r.render(utf8, func(w *wire.Writer) { writeEnvelope(w, root.header) }))
+		}
+		cached := false
+		for session := range 2 {
+			fo := &mailstore.Folder{Name: "INBOX", Dir: dir}
+			snap, _, err := fo.Sync(true)
+			if err != nil || len(snap.Msgs) != 1 {
+				t.Fatalf("sync: %v, %d messages", err, len(snap.Msgs))
+			}
+			end := fo.HeaderBatch()
+			hdr, _, kept, keep, err := fo.ReadHeaderKept(snap.Msgs[0].Base, envelopeFields)
+			if err != nil {
+				t.Fatal(err)
+			}
+			h := headerPart(hdr, nil).header
+			k := r.kept(func(w *wire.Writer) { writeEnvelope(w, h) })
+			for _, utf8 := range []bool{false, true} {
+				if got, _ := pickKept(k, utf8); !bytes.Equal(got, want[utf8]) {
+					t.Fatalf("session %d, utf8 %v, from the header given:\n%q\nwant %q", session, utf8, got, want[utf8])
+				}
+				if got, ok := pickKept(kept.Envelope, utf8); session > 0 && (ok || cached) && !bytes.Equal(got, want[utf8]) {
+					t.Fatalf("utf8 %v, kept (a record %v):\n%q\nwant %q", utf8, cached, got, want[utf8])
+				}
+			}
+			keep.Keep(mailstore.Kept{Envelope: k})
+			if err := end(); err != nil {
+				t.Fatal(err)
+			}
+			// a record was written: the next session must get the envelope
+			fi, err := os.Stat(filepath.Join(dir, mailstore.HeaderCacheName))
+			cached = err == nil && fi.Size() > int64(len("mailsrv-headers 2\n"))
+		}
+	})
+}
