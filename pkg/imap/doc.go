@@ -34,7 +34,8 @@
 // changes), and one cmd_*.go file per group of commands. Folders and
 // messages are package mailstore, which owns everything on disk. FETCH
 // and SEARCH read headers through mailstore's header cache, one batch per
-// command; hcache.go says which fields each needs.
+// command; hcache.go says which fields each needs, and kept.go how the
+// ENVELOPE and BODYSTRUCTURE a FETCH sent are kept there, as sent.
 //
 // # IMAP4rev1 and IMAP4rev2
 //

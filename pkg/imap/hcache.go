@@ -9,7 +9,6 @@ import (
 	"github.com/emersion/go-message"
 	"github.com/emersion/go-message/textproto"
 
-	"mailsrv/pkg/imap/wire"
 	"mailsrv/pkg/mailstore"
 )
 
@@ -40,13 +39,35 @@ func fetchFields(its []fetchItem) []string {
 	return fields
 }
 
-// readFor reads what the FETCH items of one message need: its header
-// alone through the header cache when that is enough (what mail clients
-// list folders with), a kept BODYSTRUCTURE with it when they ask for no
-// more (structure, written as it is), or the whole message, keeping the
-// BODYSTRUCTURE it has when it was asked for.
-func (s *session) readFor(base string, its []fetchItem) (data []byte, mtime time.Time, root *part, structure []byte, err error) {
-	f := s.sel.folder
+// fetched is what readFor read of one message.
+type fetched struct {
+	data  []byte
+	mtime time.Time
+	root  *part            // nil for a header alone until part() parses it
+	kept  mailstore.Kept   // what the header cache kept (kept.go), when it answered
+	keep  mailstore.Keeper // for what the FETCH derives, when keeps
+	keeps bool
+}
+
+// part returns the parsed message, or its parsed header when only that
+// was read.
+func (m *fetched) part() *part {
+	if m.root == nil {
+		m.root = headerPart(m.data, nil)
+	}
+	return m.root
+}
+
+// How readFor reads a message for the items of a FETCH.
+const (
+	planWhole     = iota // the items need the body: the message is read
+	planHeader           // the header is enough (headerOnly)
+	planStructure        // the header and a BODYSTRUCTURE, kept or from the message
+)
+
+// readPlan returns how readFor reads for its, and the header fields it
+// needs then (nil: all).
+func readPlan(its []fetchItem) (int, []string) {
 	var rest []fetchItem // the items but BODYSTRUCTURE
 	for _, it := range its {
 		if it.name != "BODYSTRUCTURE" {
@@ -55,35 +76,48 @@ func (s *session) readFor(base string, its []fetchItem) (data []byte, mtime time
 	}
 	switch {
 	case len(rest) == len(its) && headerOnly(its):
-		if data, mtime, err = f.ReadHeaderFields(base, fetchFields(its)); err != nil {
-			return nil, time.Time{}, nil, nil, err
-		}
-		return data, mtime, headerPart(data, nil), nil, nil
+		return planHeader, fetchFields(its)
 	case headerOnly(rest):
-		hdr, bs, t, ok, err := f.CachedStructure(base, fetchFields(rest))
-		if err != nil {
-			return nil, time.Time{}, nil, nil, err
-		}
-		if ok {
-			return hdr, t, headerPart(hdr, nil), bs, nil
-		}
-		data, mtime, keep, err := f.ReadWhole(base)
-		if err != nil {
-			return nil, time.Time{}, nil, nil, err
-		}
-		root = parseMessage(data)
-		var b bytes.Buffer
-		w := wire.NewWriter(&b)
-		writeBodyStructure(w, root, true)
-		if w.Flush() == nil {
-			keep(b.Bytes())
-		}
-		return data, mtime, root, nil, nil
+		return planStructure, fetchFields(rest)
 	}
-	if data, mtime, err = f.Read(base); err != nil {
-		return nil, time.Time{}, nil, nil, err
+	return planWhole, nil
+}
+
+// readFor reads what the FETCH items of one message need: its header
+// alone through the header cache when that is enough (what mail clients
+// list folders with), with the ENVELOPE and BODYSTRUCTURE kept beside it
+// (kept.go) when the header cache has them, or the whole message when a
+// BODYSTRUCTURE was asked for and not kept, or when the items need the
+// body. When keeps is set, keep keeps what the FETCH derives from what
+// was read. run.plan says which.
+func (s *session) readFor(base string, run *fetchRun) (fetched, error) {
+	f := s.sel.folder
+	switch run.plan {
+	case planHeader:
+		data, mtime, kept, keep, err := f.ReadHeaderKept(base, run.fields)
+		if err != nil {
+			return fetched{}, err
+		}
+		return fetched{data: data, mtime: mtime, kept: kept, keep: keep, keeps: true}, nil
+	case planStructure:
+		hdr, t, kept, keep, ok, err := f.CachedKept(base, run.fields)
+		if err != nil {
+			return fetched{}, err
+		}
+		if _, valid := pickKept(kept.Structure, false); ok && valid {
+			return fetched{data: hdr, mtime: t, kept: kept, keep: keep, keeps: true}, nil
+		}
+		data, mtime, keepWhole, err := f.ReadWhole(base)
+		if err != nil {
+			return fetched{}, err
+		}
+		return fetched{data: data, mtime: mtime, root: parseMessage(data), keep: keepWhole, keeps: true}, nil
 	}
-	return data, mtime, parseMessage(data), nil, nil
+	data, mtime, err := f.Read(base)
+	if err != nil {
+		return fetched{}, err
+	}
+	return fetched{data: data, mtime: mtime, root: parseMessage(data)}, nil
 }
 
 // searchFields returns the header fields that the keys of a search read

@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -44,15 +45,17 @@ import (
 // windows of hcChunk bytes, in file order for a search, and their
 // checksum and name are checked at each use.
 //
-// The file is a line "mailsrv-headers 1" and records, appended under the
+// The file is a line "mailsrv-headers 2" and records, appended under the
 // lock file HeaderCacheName.lock in one write per command (or per
 // hcPendingMax bytes learned; a command waits at most hcLockWait for the
 // lock, and drops what it learned past that):
 //
 //	<crc32c of the payload, 8 hex> <payload bytes>\n<payload>
-//	payload: <base> <inode> <size> <mtime ns> <whole 0|1> <cur/ stamp> <structure bytes>\n<header><structure>
+//	payload: <base> <inode> <size> <mtime ns> <whole 0|1> <cur/ stamp> <structure bytes> <envelope bytes>\n<header><structure><envelope>
 //
-// (structure: what the caller kept from the whole message, hstruct.go)
+// (structure: what the caller kept from the whole message, hstruct.go;
+// envelope: what it kept from the header, hkept.go. Version 1 had no
+// envelope; a file of another version is rewritten.)
 //
 // A later record for a base replaces an earlier one. Entries are never
 // trusted blindly. One is used as it is only when cur/ still has the
@@ -74,13 +77,14 @@ import (
 const (
 	HeaderCacheName = "mailsrv-headers"
 	hcLockName      = "mailsrv-headers.lock"
-	hcMagic         = "mailsrv-headers 1\n"
+	hcMagic         = "mailsrv-headers 2\n"
 	hcSlack         = 64
 	hcMaxEntry      = 8192
 	hcChunk         = 1 << 20
 	hcPendingMax    = 4 << 20
 	hcLockWait      = time.Second
 	hcMaxStructure  = 16384 // a larger structure is not kept
+	hcMaxEnvelope   = 16384 // nor a larger envelope
 )
 
 // hcMaxFile bounds the file: past it, new entries are not written (a
@@ -120,6 +124,9 @@ type hcEntry struct {
 	// structure is what the caller derived from the whole message
 	// (KeepStructure: imap's BODYSTRUCTURE), empty if none
 	structure []byte
+	// envelope is what the caller derived from the header (Kept:
+	// imap's ENVELOPE), empty if none
+	envelope []byte
 }
 
 // headerCache is the file as read by one Folder, and what it learned
@@ -144,6 +151,9 @@ type headerCache struct {
 	begun   bool     // the batch has read the file
 	trusted bool     // batch: cur/ settled and unchanged since the listing
 	cur     dirStamp // cur/ at the batch's start, when trusted
+
+	lastFields []string // the fields serves was last asked about
+	lastServed bool     // and its answer for an entry not whole
 }
 
 func newHeaderCache() *headerCache {
@@ -231,7 +241,8 @@ func (f *Folder) ReadHeaderFields(base string, fields []string) ([]byte, time.Ti
 		return nil, time.Time{}, err
 	}
 	if !ok {
-		return f.readHeaderCaching(base)
+		hdr, e, err := f.readHeaderCaching(base)
+		return hdr, time.Unix(0, e.mtime), err
 	}
 	return hdr, time.Unix(0, e.mtime), nil
 }
@@ -244,14 +255,14 @@ func (f *Folder) cached(base string, fields []string) (hcEntry, []byte, bool, er
 		hc.begin(f)
 	}
 	sl, e, hdr, ok := hc.lookup(base)
-	if ok && hc.trusted && e.serves(fields) && (e.stamp == hc.cur || sl.checked != 0 && hc.stamps[sl.checked] == hc.cur) {
+	if ok && hc.trusted && hc.serves(e, fields) && (e.stamp == hc.cur || sl.checked != 0 && hc.stamps[sl.checked] == hc.cur) {
 		// cur/ has not changed since the entry was read (or checked)
 		// from there: the file is still there, as it was.
 		return e, hdr, true, nil
 	}
 	f.load()
 	rel, listed := f.names[base]
-	if !ok || !listed || !e.serves(fields) {
+	if !ok || !listed || !hc.serves(e, fields) {
 		return e, nil, false, nil // gone, or listed since: the reader rescans
 	}
 	var st syscall.Stat_t
@@ -314,7 +325,7 @@ func decodeRecord(rec []byte, base string) (hcEntry, []byte, error) {
 		return hcEntry{}, nil, errBadRecord
 	}
 	line := payload[len(base)+1 : pl]
-	var v [9]uint64
+	var v [10]uint64
 	for i := range v {
 		field := line
 		if sp := bytes.IndexByte(line, ' '); sp >= 0 {
@@ -329,14 +340,15 @@ func decodeRecord(rec []byte, base string) (hcEntry, []byte, error) {
 		v[i] = x
 	}
 	rest := payload[pl+1:]
-	if v[3] > 1 || v[8] > uint64(len(rest)) {
+	if v[3] > 1 || v[8] > uint64(len(rest)) || v[9] > uint64(len(rest))-v[8] {
 		return hcEntry{}, nil, errBadRecord
 	}
-	split := len(rest) - int(v[8])
+	envAt := len(rest) - int(v[9])
+	split := envAt - int(v[8])
 	e := hcEntry{ino: v[0], size: int64(v[1]), mtime: int64(v[2]), whole: v[3] == 1,
 		stamp:     dirStamp{mtime: int64(v[4]), ctime: int64(v[5]), ino: v[6], size: int64(v[7])},
-		structure: rest[split:]}
-	return e, rest[:split], nil
+		structure: rest[split:envAt:envAt], envelope: rest[envAt:]}
+	return e, rest[:split:split], nil
 }
 
 // window returns n bytes of the file at off, reading hcChunk bytes (or n)
@@ -363,19 +375,22 @@ func (hc *headerCache) window(off int64, n int) []byte {
 }
 
 // serves reports whether the entry holds every line of fields.
-func (e hcEntry) serves(fields []string) bool {
+func (hc *headerCache) serves(e hcEntry, fields []string) bool {
 	if e.whole {
 		return true
 	}
 	if fields == nil {
 		return false
 	}
-	for _, k := range fields {
-		if !isCachedField(k) {
-			return false
-		}
+	if hc.lastFields != nil && slices.Equal(fields, hc.lastFields) { // a command asks the same of every message
+		return hc.lastServed
 	}
-	return true
+	served := true
+	for _, k := range fields {
+		served = served && isCachedField(k)
+	}
+	hc.lastFields, hc.lastServed = append([]string{}, fields...), served // not nil
+	return served
 }
 
 // isCachedField reports whether a field name (any case) is in
@@ -396,8 +411,9 @@ func isCachedField(k string) bool {
 }
 
 // readHeaderCaching reads the header from the file, as ReadHeader does,
-// and adds an entry for it to the pending ones.
-func (f *Folder) readHeaderCaching(base string) ([]byte, time.Time, error) {
+// and adds an entry for it to the pending ones; it returns the file's
+// identity (inode, size, mtime) as an entry.
+func (f *Folder) readHeaderCaching(base string) ([]byte, hcEntry, error) {
 	var hdr []byte
 	var st syscall.Stat_t
 	err := f.retry(base, func(p string) error {
@@ -413,12 +429,13 @@ func (f *Folder) readHeaderCaching(base string) ([]byte, time.Time, error) {
 		return err
 	})
 	if err != nil {
-		return nil, time.Time{}, err
+		return nil, hcEntry{}, err
 	}
 	hdr = ToCRLF(hdr)
 	mtime := st.Mtim.Nano()
+	id := hcEntry{ino: st.Ino, size: st.Size, mtime: mtime}
 	if _, e, _, ok := f.hc.lookup(base); ok && e.ino == st.Ino && e.size == st.Size && e.mtime == mtime {
-		return hdr, time.Unix(0, mtime), nil // kept already, without what this read needed
+		return hdr, id, nil // kept already, without what this read needed
 	}
 	if keep, whole, ok := reduceHeader(hdr); ok {
 		e := hcEntry{ino: st.Ino, size: st.Size, mtime: mtime, whole: whole}
@@ -432,7 +449,7 @@ func (f *Folder) readHeaderCaching(base string) ([]byte, time.Time, error) {
 			}
 		}
 	}
-	return hdr, time.Unix(0, mtime), nil
+	return hdr, id, nil
 }
 
 // readHeaderBlock reads up to and with the blank line that ends the
@@ -506,8 +523,16 @@ func fieldName(b []byte) bool {
 	return len(b) > 0
 }
 
-// add formats an entry learned from a file as a record in pendData.
+// add formats an entry learned from a file as a record in pendData. A
+// pending record of base that ends pendData is replaced in place (what a
+// FETCH keeps after the read that added it).
 func (hc *headerCache) add(base string, e hcEntry, hdr []byte) {
+	if sl, ok := hc.m[hc.key(base)]; ok && sl.pend && sl.off+int64(sl.n) == int64(len(hc.pendData)) {
+		rec := appendRecord(nil, base, e, hdr) // e and hdr may be in the old record
+		hc.pendData = append(hc.pendData[:sl.off], rec...)
+		hc.m[hc.key(base)] = hcSlot{off: sl.off, n: uint32(len(rec)), pend: true}
+		return
+	}
 	start := len(hc.pendData)
 	hc.pendData = appendRecord(hc.pendData, base, e, hdr)
 	hc.m[hc.key(base)] = hcSlot{off: int64(start), n: uint32(len(hc.pendData) - start), pend: true}
@@ -519,11 +544,14 @@ func appendRecord(out []byte, base string, e hcEntry, hdr []byte) []byte {
 	if e.whole {
 		whole = 1
 	}
-	line := fmt.Sprintf("%s %d %d %d %d %s %d\n", base, e.ino, e.size, e.mtime, whole, e.stamp, len(e.structure))
+	line := fmt.Sprintf("%s %d %d %d %d %s %d %d\n", base, e.ino, e.size, e.mtime, whole, e.stamp,
+		len(e.structure), len(e.envelope))
 	sum := crc32.Update(crc32.Checksum([]byte(line), castagnoli), castagnoli, hdr)
 	sum = crc32.Update(sum, castagnoli, e.structure)
-	head := fmt.Sprintf("%08x %d\n", sum, len(line)+len(hdr)+len(e.structure))
-	return append(append(append(append(out, head...), line...), hdr...), e.structure...)
+	sum = crc32.Update(sum, castagnoli, e.envelope)
+	head := fmt.Sprintf("%08x %d\n", sum, len(line)+len(hdr)+len(e.structure)+len(e.envelope))
+	out = append(append(append(out, head...), line...), hdr...)
+	return append(append(out, e.structure...), e.envelope...)
 }
 
 // refresh reads the records appended since the last read, or the whole
@@ -633,7 +661,7 @@ func scanRecord(buf []byte) (base []byte, n int, err error) {
 	}
 	sum, ok1 := parseU64(buf[:8], 16)
 	size, ok2 := parseU64(buf[9:nl], 10)
-	if !ok1 || !ok2 || size == 0 || size > hcMaxEntry+hcMaxStructure+1024 {
+	if !ok1 || !ok2 || size == 0 || size > hcMaxEntry+hcMaxStructure+hcMaxEnvelope+1024 {
 		return nil, 0, errBadRecord
 	}
 	if uint64(len(buf)) < uint64(nl+1)+size {
