@@ -257,6 +257,7 @@ func (s *session) searchMatches(key *searchKey) ([]int, error) {
 	}
 	var idx []int
 	defer s.headerBatch(s.sel.folder)()
+	s.sel.folder.ReuseHeaderBuffers() // a header is matched, then dropped
 	fields := searchFields(key) // hcache.go
 	ev := &evaluator{}
 	for i := range s.sel.msgs {

@@ -139,6 +139,13 @@ type headerCache struct {
 	fh       *os.File // the file of m, during a batch
 	win      []byte   // a window of the file, at winOff
 	winOff   int64
+	// next is the offset of the record after the last one used from the
+	// file (0: none); overridden says that some record may not be its
+	// base's current one (hcseq.go).
+	next       int64
+	overridden bool
+	inTurn     int  // records found that way
+	reuse      bool // the batch's caller keeps no header past the next read
 
 	batch   bool     // in a HeaderBatch
 	begun   bool     // the batch has read the file
@@ -181,9 +188,9 @@ func (f *Folder) HeaderBatch() (end func() error) {
 		f.hc = newHeaderCache()
 	}
 	hc := f.hc
-	hc.batch, hc.begun = true, false
+	hc.batch, hc.begun, hc.reuse = true, false, false
 	return func() error {
-		hc.batch, hc.begun = false, false
+		hc.batch, hc.begun, hc.reuse = false, false, false
 		var err error
 		if len(hc.pendData) > 0 || hc.damaged {
 			err = hc.flush(f) // a damaged file is rewritten
@@ -243,6 +250,11 @@ func (f *Folder) cached(base string, fields []string) (hcEntry, []byte, bool, er
 	if !hc.begun {
 		hc.begin(f)
 	}
+	if hc.trusted {
+		if e, hdr, ok := hc.nextRecord(base); ok && e.stamp == hc.cur && e.serves(fields) {
+			return e, hdr, true, nil // the record that follows, in turn (hcseq.go)
+		}
+	}
 	sl, e, hdr, ok := hc.lookup(base)
 	if ok && hc.trusted && e.serves(fields) && (e.stamp == hc.cur || sl.checked != 0 && hc.stamps[sl.checked] == hc.cur) {
 		// cur/ has not changed since the entry was read (or checked)
@@ -292,6 +304,9 @@ func (hc *headerCache) lookup(base string) (hcSlot, hcEntry, []byte, bool) {
 		hc.damaged = true // changed in place: rewritten at the next write
 		hc.forget(hc.key(base))
 		return sl, hcEntry{}, nil, false
+	}
+	if !sl.pend {
+		hc.next = sl.off + int64(sl.n)
 	}
 	return sl, e, hdr, true
 }
@@ -352,7 +367,8 @@ func (hc *headerCache) window(off int64, n int) []byte {
 	if hc.fh == nil || off+int64(n) > hc.end {
 		return nil
 	}
-	buf := make([]byte, min(max(int64(n), hcChunk), hc.end-off))
+	size := min(max(int64(n), hcChunk), hc.end-off)
+	buf := hc.scratch(size) // hcseq.go
 	got, err := hc.fh.ReadAt(buf, off)
 	if got < n {
 		_ = err // short: truncated in place; the caller reads the message
@@ -510,6 +526,7 @@ func fieldName(b []byte) bool {
 func (hc *headerCache) add(base string, e hcEntry, hdr []byte) {
 	start := len(hc.pendData)
 	hc.pendData = appendRecord(hc.pendData, base, e, hdr)
+	hc.noteNew(hc.key(base))
 	hc.m[hc.key(base)] = hcSlot{off: int64(start), n: uint32(len(hc.pendData) - start), pend: true}
 }
 
@@ -582,7 +599,7 @@ func (hc *headerCache) reset(fh *os.File, ino uint64) {
 		}
 	}
 	hc.m, hc.fh, hc.ino, hc.end, hc.records, hc.damaged, hc.win = m, fh, ino, 0, 0, false, nil
-	hc.base = nil
+	hc.base, hc.next, hc.overridden = nil, 0, false
 }
 
 // parse reads the records in buf, which starts at hc.end, and returns the
@@ -606,7 +623,9 @@ func (hc *headerCache) parse(buf []byte, last bool) int {
 			hc.damaged = !errors.Is(err, io.ErrUnexpectedEOF)
 			break
 		}
-		hc.m[hc.keyBytes(base)] = hcSlot{off: hc.end + int64(used), n: uint32(n)}
+		k := hc.keyBytes(base)
+		hc.noteNew(k)
+		hc.m[k] = hcSlot{off: hc.end + int64(used), n: uint32(n)}
 		hc.records++
 		used += n
 	}
@@ -781,5 +800,6 @@ func (hc *headerCache) rewrite(f *Folder) error {
 // String describes the cache, for tests and logs.
 func (hc *headerCache) String() string {
 	return "entries=" + strconv.Itoa(len(hc.m)) + " records=" + strconv.Itoa(hc.records) +
-		" bytes=" + strconv.FormatInt(hc.end, 10) + " damaged=" + strconv.FormatBool(hc.damaged)
+		" bytes=" + strconv.FormatInt(hc.end, 10) + " damaged=" + strconv.FormatBool(hc.damaged) +
+		" in-turn=" + strconv.Itoa(hc.inTurn)
 }

@@ -26,6 +26,8 @@ type hcBase struct {
 	ino     uint64
 	end     int64
 	records int
+	// overridden: a record may not be its base's current one (hcseq.go)
+	overridden bool
 }
 
 var hcShared = struct {
@@ -49,6 +51,7 @@ func (hc *headerCache) slot(key uint64) (hcSlot, bool) {
 
 // forget hides the slot of key.
 func (hc *headerCache) forget(key uint64) {
+	hc.overridden = true
 	if hc.base != nil {
 		hc.m[key] = hcSlot{}
 	} else {
@@ -66,6 +69,7 @@ func (hc *headerCache) adoptShared(dir string, ino uint64, size int64) {
 		return
 	}
 	hc.base, hc.ino, hc.end, hc.records = b, b.ino, b.end, b.records
+	hc.overridden = hc.overridden || b.overridden
 }
 
 // share keeps what hc read for the next sessions, when it read the file
@@ -102,7 +106,7 @@ func (hc *headerCache) share(dir string) {
 			m[k] = sl
 		}
 	}
-	b := &hcBase{m: m, ino: hc.ino, end: hc.end, records: hc.records}
+	b := &hcBase{m: m, ino: hc.ino, end: hc.end, records: hc.records, overridden: hc.overridden}
 	hc.base, hc.m = b, map[uint64]hcSlot{}
 	hcShared.Lock()
 	defer hcShared.Unlock()
