@@ -257,7 +257,8 @@ func (s *session) searchMatches(key *searchKey) ([]int, error) {
 	}
 	var idx []int
 	defer s.headerBatch(s.sel.folder)()
-	s.sel.folder.ReuseHeaderBuffers() // a header is matched, then dropped
+	// Each header is matched, then dropped: the cache may reuse buffers.
+	s.sel.folder.ReuseHeaderBuffers()
 	fields := searchFields(key) // hcache.go
 	ev := &evaluator{}
 	for i := range s.sel.msgs {
