@@ -144,8 +144,9 @@ type headerCache struct {
 	// base's current one (hcseq.go).
 	next       int64
 	overridden bool
-	inTurn     int  // records found that way
-	reuse      bool // the batch's caller keeps no header past the next read
+	inTurn     int    // records found that way
+	reuse      bool   // the batch's caller keeps no header past the next read
+	rbuf       []byte // message headers are read into it (hcread.go)
 
 	batch   bool     // in a HeaderBatch
 	begun   bool     // the batch has read the file
@@ -396,7 +397,7 @@ func (e hcEntry) serves(fields []string) bool {
 
 // isCachedField reports whether a field name (any case) is in
 // cachedFields, without allocating.
-func isCachedField(k string) bool {
+func isCachedField[S string | []byte](k S) bool {
 	var buf [16]byte
 	if len(k) > len(buf) {
 		return false // none is longer
@@ -417,21 +418,18 @@ func (f *Folder) readHeaderCaching(base string) ([]byte, time.Time, error) {
 	var hdr []byte
 	var st syscall.Stat_t
 	err := f.retry(base, func(p string) error {
-		fh, err := os.Open(p)
-		if err != nil {
-			return err
-		}
-		defer fh.Close()
-		if err := syscall.Fstat(int(fh.Fd()), &st); err != nil {
-			return err
-		}
-		hdr, err = readHeaderBlock(fh)
+		var err error
+		hdr, err = f.hc.readHeaderFile(p, &st) // hcread.go
 		return err
 	})
 	if err != nil {
 		return nil, time.Time{}, err
 	}
-	hdr = ToCRLF(hdr)
+	if crlf := ToCRLF(hdr); len(crlf) != len(hdr) {
+		hdr = crlf
+	} else {
+		hdr = bytes.Clone(hdr) // ToCRLF returned the reused buffer
+	}
 	mtime := st.Mtim.Nano()
 	if _, e, _, ok := f.hc.lookup(base); ok && e.ino == st.Ino && e.size == st.Size && e.mtime == mtime {
 		return hdr, time.Unix(0, mtime), nil // kept already, without what this read needed
@@ -477,7 +475,7 @@ func reduceHeader(h []byte) (keep []byte, whole, ok bool) {
 		// no blank line: kept whole if small, so that it is answered as read
 		return h, true, len(h) <= hcSlack
 	}
-	var out []byte
+	out := make([]byte, 0, len(h))
 	in, started := false, false
 	for rest := h; len(rest) > 0; {
 		i := bytes.Index(rest, []byte("\r\n")) + 2
@@ -499,7 +497,7 @@ func reduceHeader(h []byte) (keep []byte, whole, ok bool) {
 			if !found || !fieldName(name) {
 				return h, true, len(h) <= hcSlack
 			}
-			in, started = cachedFields[strings.ToLower(string(name))], true
+			in, started = isCachedField(name), true
 		}
 		if in {
 			out = append(out, line...)
