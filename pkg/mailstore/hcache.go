@@ -534,10 +534,23 @@ func appendRecord(out []byte, base string, e hcEntry, hdr []byte) []byte {
 	if e.whole {
 		whole = 1
 	}
-	line := fmt.Sprintf("%s %d %d %d %d %s %d\n", base, e.ino, e.size, e.mtime, whole, e.stamp, len(e.structure))
-	sum := crc32.Update(crc32.Checksum([]byte(line), castagnoli), castagnoli, hdr)
+	// As fmt's "%s %d %d %d %d %s %d\n" and "%08x %d\n" would write them,
+	// without its cost on a first search's 100,000 records.
+	var lb [256]byte
+	line := strconv.AppendUint(append(append(lb[:0], base...), ' '), e.ino, 10)
+	for _, v := range []int64{e.size, e.mtime, int64(whole), e.stamp.mtime, e.stamp.ctime} {
+		line = strconv.AppendInt(append(line, ' '), v, 10)
+	}
+	line = strconv.AppendUint(append(line, ' '), e.stamp.ino, 10)
+	for _, v := range []int64{e.stamp.size, int64(len(e.structure))} {
+		line = strconv.AppendInt(append(line, ' '), v, 10)
+	}
+	line = append(line, '\n')
+	sum := crc32.Update(crc32.Checksum(line, castagnoli), castagnoli, hdr)
 	sum = crc32.Update(sum, castagnoli, e.structure)
-	head := fmt.Sprintf("%08x %d\n", sum, len(line)+len(hdr)+len(e.structure))
+	var hb [32]byte
+	head := strconv.AppendUint(hb[:0], uint64(sum)|1<<32, 16)[1:] // 8 digits
+	head = append(strconv.AppendInt(append(head, ' '), int64(len(line)+len(hdr)+len(e.structure)), 10), '\n')
 	return append(append(append(append(out, head...), line...), hdr...), e.structure...)
 }
 

@@ -2,8 +2,11 @@ package mailstore
 
 import (
 	"bytes"
+	"fmt"
+	"hash/crc32"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -77,5 +80,31 @@ func TestHeaderCacheInTurn(t *testing.T) {
 	hc, hdrs = read()
 	if !hc.overridden || !bytes.Contains(hdrs[1], []byte("the later record")) {
 		t.Fatalf("%s, overridden %v: %q", hc, hc.overridden, hdrs[1])
+	}
+}
+
+// TestAppendRecordFormat: records are written byte for byte as fmt
+// wrote them before (the file format is unchanged).
+func TestAppendRecordFormat(t *testing.T) {
+	for _, c := range []struct {
+		base string
+		e    hcEntry
+		hdr  string
+	}{
+		{"1.M1P1Q1.host,S=10:2,S", hcEntry{ino: 1, size: 10, mtime: 1e18, whole: true}, "Subject: a\r\n\r\n"},
+		{strings.Repeat("n", 250), hcEntry{ino: 1<<64 - 1, size: 1<<63 - 1, mtime: -5,
+			stamp: dirStamp{mtime: 7, ctime: 8, ino: 9, size: 4096}, structure: []byte("(\"TEXT\")")}, ""},
+	} {
+		whole := 0
+		if c.e.whole {
+			whole = 1
+		}
+		line := fmt.Sprintf("%s %d %d %d %d %s %d\n", c.base, c.e.ino, c.e.size, c.e.mtime, whole, c.e.stamp, len(c.e.structure))
+		sum := crc32.Update(crc32.Checksum([]byte(line), castagnoli), castagnoli, []byte(c.hdr))
+		sum = crc32.Update(sum, castagnoli, c.e.structure)
+		want := fmt.Sprintf("%08x %d\n", sum, len(line)+len(c.hdr)+len(c.e.structure)) + line + c.hdr + string(c.e.structure)
+		if got := string(appendRecord([]byte("x"), c.base, c.e, []byte(c.hdr))); got != "x"+want {
+			t.Fatalf("%q\nwant %q", got, want)
+		}
 	}
 }
