@@ -425,11 +425,7 @@ func (f *Folder) readHeaderCaching(base string) ([]byte, time.Time, error) {
 	if err != nil {
 		return nil, time.Time{}, err
 	}
-	if crlf := ToCRLF(hdr); len(crlf) != len(hdr) {
-		hdr = crlf
-	} else {
-		hdr = bytes.Clone(hdr) // ToCRLF returned the reused buffer
-	}
+	hdr = appendCRLF(nil, hdr) // a copy of the reused buffer (hcread.go)
 	mtime := st.Mtim.Nano()
 	if _, e, _, ok := f.hc.lookup(base); ok && e.ino == st.Ino && e.size == st.Size && e.mtime == mtime {
 		return hdr, time.Unix(0, mtime), nil // kept already, without what this read needed

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"os"
+	"slices"
 	"syscall"
 )
 
@@ -96,4 +97,26 @@ func headerEnd(b []byte) (end int, found bool) {
 		p = e
 	}
 	return len(b), false
+}
+
+// appendCRLF appends src to dst with each LF not after a CR made CRLF, as
+// ToCRLF does, a line at a time rather than a byte at a time.
+func appendCRLF(dst, src []byte) []byte {
+	dst = slices.Grow(dst, len(src)+bytes.Count(src, []byte("\n")))
+	prev := byte(0)
+	for {
+		i := bytes.IndexByte(src, '\n')
+		if i < 0 {
+			return append(dst, src...)
+		}
+		if i > 0 {
+			prev = src[i-1]
+		}
+		dst = append(dst, src[:i]...)
+		if prev != '\r' {
+			dst = append(dst, '\r')
+		}
+		dst = append(dst, '\n')
+		prev, src = '\n', src[i+1:]
+	}
 }

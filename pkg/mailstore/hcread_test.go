@@ -11,7 +11,8 @@ import (
 
 // FuzzHeaderEnd holds headerEnd to readHeaderBlock: the same header of
 // any data, up to maxHeader bytes of it; and an end found in a part of
-// the data read so far (cut) is the end of the whole.
+// the data read so far (cut) is the end of the whole. And appendCRLF to
+// ToCRLF.
 func FuzzHeaderEnd(f *testing.F) {
 	f.Add([]byte("Subject: a\n\nbody\n"), 5)
 	f.Add([]byte("Subject: a\r\n\r\nbody"), 14)
@@ -19,6 +20,7 @@ func FuzzHeaderEnd(f *testing.F) {
 	f.Add([]byte("Subject: no blank line\n"), 3)
 	f.Add([]byte("Subject: no end"), 100)
 	f.Add([]byte("\nbody"), 1)
+	f.Add([]byte("a\r\n\n\r\r\nb\n\n"), 1)
 	f.Add([]byte("X: "+strings.Repeat("a", 4093)+"\n\nbody"), 4097)
 	f.Add([]byte("X: "+strings.Repeat("a", 4092)+"\n\nbody"), 4096)
 	f.Add([]byte("X: "+strings.Repeat("a", 4094)+"\r\n\r\nbody"), 4098)
@@ -29,6 +31,9 @@ func FuzzHeaderEnd(f *testing.F) {
 		want, err := readHeaderBlock(bytes.NewReader(data))
 		if err != nil {
 			t.Fatal(err)
+		}
+		if got, want := appendCRLF([]byte("x"), data), ToCRLF(data); string(got) != "x"+string(want) {
+			t.Fatalf("appendCRLF %q, ToCRLF %q", got, want)
 		}
 		b := data[:min(len(data), maxHeader)]
 		end, found := headerEnd(b)
