@@ -147,6 +147,9 @@ type headerCache struct {
 	inTurn     int    // records found that way
 	reuse      bool   // the batch's caller keeps no header past the next read
 	rbuf       []byte // message headers are read into it (hcread.go)
+	dirfd      int    // the folder directory during a batch, if hasDir
+	hasDir     bool
+	dirTried   bool
 
 	batch   bool     // in a HeaderBatch
 	begun   bool     // the batch has read the file
@@ -200,6 +203,7 @@ func (f *Folder) HeaderBatch() (end func() error) {
 			_ = hc.fh.Close() // read only
 			hc.fh = nil
 		}
+		hc.closeDir()
 		hc.win = nil
 		if err != nil {
 			f.cacheErr = err
@@ -419,7 +423,7 @@ func (f *Folder) readHeaderCaching(base string) ([]byte, time.Time, error) {
 	var st syscall.Stat_t
 	err := f.retry(base, func(p string) error {
 		var err error
-		hdr, err = f.hc.readHeaderFile(p, &st) // hcread.go
+		hdr, err = f.hc.readHeaderFile(f.Dir, p, &st) // hcread.go
 		return err
 	})
 	if err != nil {

@@ -76,7 +76,7 @@ func TestReadHeaderFile(t *testing.T) {
 			t.Fatal(err)
 		}
 		var st syscall.Stat_t
-		got, err := hc.readHeaderFile(p, &st)
+		got, err := hc.readHeaderFile(dir, p, &st)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -85,8 +85,14 @@ func TestReadHeaderFile(t *testing.T) {
 			t.Fatalf("file %d: %d bytes (size %d), readHeaderBlock %d", i, len(got), st.Size, len(want))
 		}
 	}
+	if !hc.hasDir {
+		t.Fatal("files not opened relative to their directory")
+	}
+	hc.closeDir()
 	var st syscall.Stat_t
-	if _, err := hc.readHeaderFile(filepath.Join(dir, "missing"), &st); !os.IsNotExist(err) {
+	_, err := hc.readHeaderFile(dir, filepath.Join(dir, "missing"), &st)
+	hc.closeDir()
+	if !os.IsNotExist(err) {
 		t.Fatalf("missing file: %v", err)
 	}
 }
