@@ -140,10 +140,10 @@ type headerCache struct {
 	win      []byte   // a window of the file, at winOff
 	winOff   int64
 	// next is the offset of the record after the last one used from the
-	// file (0: none); overridden says that some record may not be its
-	// base's current one (hcseq.go).
+	// file (0: none); overridden holds the keys whose records may not be
+	// their base's current one (hcseq.go).
 	next       int64
-	overridden bool
+	overridden map[uint64]bool
 	inTurn     int    // records found that way
 	reuse      bool   // the batch's caller keeps no header past the next read
 	rbuf       []byte // message headers are read into it (hcread.go)
@@ -524,8 +524,7 @@ func fieldName(b []byte) bool {
 func (hc *headerCache) add(base string, e hcEntry, hdr []byte) {
 	start := len(hc.pendData)
 	hc.pendData = appendRecord(hc.pendData, base, e, hdr)
-	hc.noteNew(hc.key(base))
-	hc.m[hc.key(base)] = hcSlot{off: int64(start), n: uint32(len(hc.pendData) - start), pend: true}
+	hc.setSlot(hc.key(base), hcSlot{off: int64(start), n: uint32(len(hc.pendData) - start), pend: true}) // hcseq.go
 }
 
 // appendRecord formats one record.
@@ -610,7 +609,7 @@ func (hc *headerCache) reset(fh *os.File, ino uint64) {
 		}
 	}
 	hc.m, hc.fh, hc.ino, hc.end, hc.records, hc.damaged, hc.win = m, fh, ino, 0, 0, false, nil
-	hc.base, hc.next, hc.overridden = nil, 0, false
+	hc.base, hc.next, hc.overridden = nil, 0, nil
 }
 
 // parse reads the records in buf, which starts at hc.end, and returns the
@@ -634,9 +633,7 @@ func (hc *headerCache) parse(buf []byte, last bool) int {
 			hc.damaged = !errors.Is(err, io.ErrUnexpectedEOF)
 			break
 		}
-		k := hc.keyBytes(base)
-		hc.noteNew(k)
-		hc.m[k] = hcSlot{off: hc.end + int64(used), n: uint32(n)}
+		hc.setSlot(hc.keyBytes(base), hcSlot{off: hc.end + int64(used), n: uint32(n)}) // hcseq.go
 		hc.records++
 		used += n
 	}

@@ -10,30 +10,51 @@ import "bytes"
 // of a warm search's time), the cache tries the record that follows the
 // last one it used: when that one is the base's, it is its current
 // record, provided no base has two records (a later one replaces an
-// earlier one) and no slot was replaced or forgotten since the file was
-// read. headerCache.overridden records that this may not hold; it is set
-// when a slot is added over an existing one (a record read for a base
-// already seen, an entry learned again) or forgotten, and cleared only
-// when the file is read anew. Such a record is used only when it may be
-// used as it is (cur/ unchanged since it was written); anything else goes
-// through the slot, as before.
+// earlier one: a BODYSTRUCTURE kept for a message whose header was) and
+// its slot was not replaced or forgotten since the file was read.
+// headerCache.overridden holds the keys for which this may not hold,
+// marked when a slot is set over an existing one (a record read for a
+// base already seen, an entry learned again) or forgotten, and forgotten
+// only when the file is read anew; such a base is looked up through its
+// slot, as before (the hash is then cheap: its name was just read). A
+// record found in turn is used only when it may be used as it is (cur/
+// unchanged since it was written); anything else goes through the slot.
 
-// noteNew is called before a slot is set for key.
-func (hc *headerCache) noteNew(key uint64) {
-	if hc.overridden {
-		return
-	}
-	if _, ok := hc.m[key]; ok {
-		hc.overridden = true
+// setSlot sets the slot of key, noting when it replaces one (the map
+// does not grow) or hides one of the base.
+func (hc *headerCache) setSlot(key uint64, sl hcSlot) {
+	n := len(hc.m)
+	hc.m[key] = sl
+	if len(hc.m) == n {
+		hc.markOverridden(key)
 	} else if hc.base != nil {
-		_, hc.overridden = hc.base.m[key]
+		if _, ok := hc.base.m[key]; ok {
+			hc.markOverridden(key)
+		}
 	}
+}
+
+// markOverridden notes that key's records in the file may not be current.
+func (hc *headerCache) markOverridden(key uint64) {
+	if hc.overridden == nil {
+		hc.overridden = map[uint64]bool{}
+	}
+	hc.overridden[key] = true
+}
+
+// isOverridden reports whether base's records may not be current.
+func (hc *headerCache) isOverridden(base string) bool {
+	if len(hc.overridden) == 0 && (hc.base == nil || len(hc.base.overridden) == 0) {
+		return false
+	}
+	k := hc.key(base)
+	return hc.overridden[k] || hc.base != nil && hc.base.overridden[k]
 }
 
 // nextRecord returns base's entry and header from the record after the
 // last one used, when it is base's and that is its current record.
 func (hc *headerCache) nextRecord(base string) (hcEntry, []byte, bool) {
-	if hc.overridden || hc.next == 0 || hc.next >= hc.end {
+	if hc.next == 0 || hc.next >= hc.end {
 		return hcEntry{}, nil, false
 	}
 	head := hc.window(hc.next, int(min(32, hc.end-hc.next)))
@@ -49,6 +70,9 @@ func (hc *headerCache) nextRecord(base string) (hcEntry, []byte, bool) {
 	if payload := rec[min(len(rec), nl+1):]; len(payload) <= len(base) || payload[len(base)] != ' ' ||
 		string(payload[:len(base)]) != base {
 		return hcEntry{}, nil, false // another base's: the caller looks base up
+	}
+	if hc.isOverridden(base) {
+		return hcEntry{}, nil, false
 	}
 	e, hdr, err := decodeRecord(rec, base)
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestHeaderCacheInTurn: a warm batch reading in UID order (as a search
@@ -42,7 +43,7 @@ func TestHeaderCacheInTurn(t *testing.T) {
 	hc, hdrs := read()
 	// Each cached message but the first (found through its slot)
 	// follows the one read before it; one of hcMessages is not cached.
-	if hc.inTurn != len(snap.Msgs)-2 || hc.overridden {
+	if hc.inTurn != len(snap.Msgs)-2 || len(hc.overridden) > 0 {
 		t.Fatalf("%s, overridden %v, for %d messages", hc, hc.overridden, len(snap.Msgs))
 	}
 	for i, m := range snap.Msgs {
@@ -78,7 +79,9 @@ func TestHeaderCacheInTurn(t *testing.T) {
 		t.Fatal(err)
 	}
 	hc, hdrs = read()
-	if !hc.overridden || !bytes.Contains(hdrs[1], []byte("the later record")) {
+	// The others are still found in turn: the first, the second through
+	// its slot, the one after it.
+	if !hc.isOverridden(second) || hc.inTurn != len(snap.Msgs)-4 || !bytes.Contains(hdrs[1], []byte("the later record")) {
 		t.Fatalf("%s, overridden %v: %q", hc, hc.overridden, hdrs[1])
 	}
 }
@@ -106,5 +109,78 @@ func TestAppendRecordFormat(t *testing.T) {
 		if got := string(appendRecord([]byte("x"), c.base, c.e, []byte(c.hdr))); got != "x"+want {
 			t.Fatalf("%q\nwant %q", got, want)
 		}
+	}
+}
+
+// TestHeaderCacheInTurnShared: places kept for the next sessions (imapd
+// --listen) carry what they know of a base with two records, so that a
+// session taking them answers from the later record too.
+func TestHeaderCacheInTurnShared(t *testing.T) {
+	const n = 1200 // past the least worth keeping
+	s := newStore(t)
+	for i := range n {
+		name := fmt.Sprintf("%d.M%dP1Q%d.host,S=40:2,S", 1600000000+i, i, i)
+		if err := os.WriteFile(filepath.Join(s.Root, "cur", name), fmt.Appendf(nil, "Subject: number %d\n\nbody\n", i), 0600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(1100 * time.Millisecond) // settled: records are used in turn
+	snap, _, err := inbox(t, s).Sync(true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	twice := snap.Msgs[7]
+	session := func() *Folder {
+		t.Helper()
+		f := inbox(t, s)
+		if _, _, err := f.Sync(false); err != nil {
+			t.Fatal(err)
+		}
+		end := f.HeaderBatch()
+		f.ReuseHeaderBuffers()
+		for _, m := range snap.Msgs {
+			got, _, err := f.ReadHeaderFields(m.Base, []string{"Subject"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := fmt.Sprintf("Subject: number %d\r\n\r\n", m.UID-1)
+			if m.Base == twice.Base && f.hc.isOverridden(m.Base) {
+				want = "Subject: the later record\r\n\r\n"
+			}
+			if string(got) != want {
+				t.Fatalf("UID %d: %q, want %q (%s)", m.UID, got, want, f.hc)
+			}
+		}
+		if err := end(); err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	if f := session(); f.hc.isOverridden(twice.Base) { // writes the cache
+		t.Fatalf("overridden after the first session: %s", f.hc)
+	}
+	file := newHeaderCache()
+	if err := file.refresh(s.Root); err != nil {
+		t.Fatal(err)
+	}
+	_, e, _, ok := file.lookup(twice.Base)
+	if err := file.fh.Close(); err != nil || !ok {
+		t.Fatalf("no record for %s: %v", twice.Base, err)
+	}
+	fh, err := os.OpenFile(filepath.Join(s.Root, HeaderCacheName), os.O_WRONLY|os.O_APPEND, 0600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fh.Write(appendRecord(nil, twice.Base, e, []byte("Subject: the later record\r\n\r\n"))); err != nil {
+		t.Fatal(err)
+	}
+	if err := fh.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if f := session(); !f.hc.isOverridden(twice.Base) || f.hc.inTurn != n-3 { // reads the file whole, keeps the places
+		t.Fatalf("second session: %s, overridden %v", f.hc, f.hc.overridden)
+	}
+	if f := session(); f.hc.base == nil || !f.hc.isOverridden(twice.Base) || f.hc.inTurn != n-3 {
+		t.Fatalf("third session: %s, base %v, overridden %v", f.hc, f.hc.base != nil, f.hc.overridden)
 	}
 }

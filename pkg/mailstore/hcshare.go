@@ -2,6 +2,7 @@ package mailstore
 
 import (
 	"hash/maphash"
+	"maps"
 	"sync"
 )
 
@@ -26,8 +27,8 @@ type hcBase struct {
 	ino     uint64
 	end     int64
 	records int
-	// overridden: a record may not be its base's current one (hcseq.go)
-	overridden bool
+	// overridden: keys whose records may not be current (hcseq.go)
+	overridden map[uint64]bool
 }
 
 var hcShared = struct {
@@ -51,7 +52,7 @@ func (hc *headerCache) slot(key uint64) (hcSlot, bool) {
 
 // forget hides the slot of key.
 func (hc *headerCache) forget(key uint64) {
-	hc.overridden = true
+	hc.markOverridden(key)
 	if hc.base != nil {
 		hc.m[key] = hcSlot{}
 	} else {
@@ -69,7 +70,6 @@ func (hc *headerCache) adoptShared(dir string, ino uint64, size int64) {
 		return
 	}
 	hc.base, hc.ino, hc.end, hc.records = b, b.ino, b.end, b.records
-	hc.overridden = hc.overridden || b.overridden
 }
 
 // share keeps what hc read for the next sessions, when it read the file
@@ -107,7 +107,11 @@ func (hc *headerCache) share(dir string) {
 		}
 	}
 	b := &hcBase{m: m, ino: hc.ino, end: hc.end, records: hc.records, overridden: hc.overridden}
-	hc.base, hc.m = b, map[uint64]hcSlot{}
+	if hc.base != nil && len(hc.base.overridden) > 0 {
+		b.overridden = maps.Clone(hc.base.overridden)
+		maps.Copy(b.overridden, hc.overridden)
+	}
+	hc.base, hc.m, hc.overridden = b, map[uint64]hcSlot{}, nil
 	hcShared.Lock()
 	defer hcShared.Unlock()
 	if old, ok := hcShared.m[dir]; ok {
