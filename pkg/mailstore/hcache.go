@@ -475,7 +475,7 @@ func reduceHeader(h []byte) (keep []byte, whole, ok bool) {
 		// no blank line: kept whole if small, so that it is answered as read
 		return h, true, len(h) <= hcSlack
 	}
-	out := make([]byte, 0, len(h))
+	out := make([]byte, 0, min(len(h), hcMaxEntry)) // one allocation for most
 	in, started := false, false
 	for rest := h; len(rest) > 0; {
 		i := bytes.Index(rest, []byte("\r\n")) + 2
