@@ -156,12 +156,7 @@ func (s *session) headerBatch(f *mailstore.Folder) func() {
 // the reader's buffers; any other goes through ReadHeader whole. The fuzz
 // target FuzzHeaderPart holds the two to the same answers.
 func headerPart(data []byte, fields []string) *part {
-	p := &part{raw: data, hdrLen: len(data)}
-	if i := bytes.Index(data, []byte("\r\n\r\n")); i >= 0 && !bytes.HasPrefix(data, []byte("\r\n")) {
-		p.hdrLen = i + 4
-	} else if bytes.HasPrefix(data, []byte("\r\n")) {
-		p.hdrLen = 2
-	}
+	p := &part{raw: data, hdrLen: headerLen(data)}
 	if kvs, ok := splitFields(data[:p.hdrLen], fields); ok {
 		var h textproto.Header
 		for i := len(kvs) - 1; i >= 0; i-- { // ReadHeader keeps them last first
@@ -177,6 +172,18 @@ func headerPart(data []byte, fields []string) *part {
 		p.header = message.Header{Header: h}
 	}
 	return p
+}
+
+// headerLen is the length of data's header, its blank line included:
+// all of data when there is none.
+func headerLen(data []byte) int {
+	if bytes.HasPrefix(data, []byte("\r\n")) {
+		return 2
+	}
+	if i := bytes.Index(data, []byte("\r\n\r\n")); i >= 0 {
+		return i + 4
+	}
+	return len(data)
 }
 
 // splitFields returns the raw fields (a line and its continuation lines,

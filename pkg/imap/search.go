@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/emersion/go-message"
+
 	"mailsrv/pkg/imap/wire"
 	"mailsrv/pkg/mailstore"
 )
@@ -27,6 +29,7 @@ type searchKey struct {
 	size  int64
 	mod   uint64 // MODSEQ (RFC 7162 section 3.1.5)
 	kids  []*searchKey
+	hm    *headerMatcher // HEADER, made at its first use (searchraw.go)
 }
 
 // parseSearch reads the search keys after SEARCH (and CHARSET), ANDed.
@@ -254,12 +257,15 @@ func (s *session) searchMatches(key *searchKey) ([]int, error) {
 	}
 	var idx []int
 	defer s.headerBatch(s.sel.folder)()
+	// Each header is matched, then dropped: the cache may reuse buffers.
+	s.sel.folder.ReuseHeaderBuffers()
 	fields := searchFields(key) // hcache.go
+	ev := &evaluator{}
 	for i := range s.sel.msgs {
 		if s.sel.msgs[i].gone {
 			continue
 		}
-		ev := &evaluator{s: s, i: i, fields: fields}
+		*ev = evaluator{s: s, i: i, fields: fields}
 		match, err := ev.match(key)
 		if errors.Is(err, mailstore.ErrGone) {
 			continue
@@ -353,12 +359,19 @@ func (ev *evaluator) load(k *searchKey) error {
 	} else {
 		ev.data, ev.mtime, err = ev.s.sel.folder.ReadHeaderFields(base, ev.fields)
 	}
-	if err == nil && !whole {
-		ev.root = headerPart(ev.data, ev.fields) // hcache.go
-	} else if err == nil {
-		ev.root = parseMessage(ev.data)
-	}
+	ev.root = nil
 	return err
+}
+
+// part returns the message as parsed: its header alone when only that
+// was read.
+func (ev *evaluator) part() *part {
+	if ev.root == nil && ev.full {
+		ev.root = parseMessage(ev.data)
+	} else if ev.root == nil {
+		ev.root = headerPart(ev.data, ev.fields) // hcache.go
+	}
+	return ev.root
 }
 
 func (ev *evaluator) match(k *searchKey) (bool, error) {
@@ -420,31 +433,32 @@ func (ev *evaluator) match(k *searchKey) (bool, error) {
 	if err := ev.load(k); err != nil {
 		return false, err
 	}
+	if k.op == "HEADER" && !ev.full {
+		if k.hm == nil {
+			k.hm = newHeaderMatcher(k.field, k.value)
+		}
+		if match, ok := k.hm.matchHeaderRaw(ev.data); ok {
+			return match, nil
+		}
+	}
 	return ev.matchContent(k), nil
 }
 
 func (ev *evaluator) matchContent(k *searchKey) bool {
-	h := ev.root.header
+	root := ev.part()
+	h := root.header
 	switch k.op {
 	case "HEADER":
-		if !h.Has(k.field) {
-			return false
-		}
-		for _, v := range h.Values(k.field) {
-			if containsFold(decodeHeaderValue(v), k.value) {
-				return true
-			}
-		}
-		return false
+		return matchHeaderParsed(h, k.field, k.value)
 	case "BODY":
 		if ev.body == nil {
-			b := foldCase(messageBody(ev.root))
+			b := foldCase(messageBody(root))
 			ev.body = &b
 		}
 		return strings.Contains(*ev.body, foldCase(k.value))
 	case "TEXT":
 		if ev.text == nil {
-			t := foldCase(messageText(ev.root))
+			t := foldCase(messageText(root))
 			ev.text = &t
 		}
 		return strings.Contains(*ev.text, foldCase(k.value))
@@ -456,6 +470,17 @@ func (ev *evaluator) matchContent(k *searchKey) bool {
 		return false
 	}
 	return compareDay(sent, k.date, strings.TrimPrefix(k.op, "SENT"))
+}
+
+// matchHeaderParsed reports whether a value of field in h, decoded,
+// contains value (matchHeaderRaw gives the same answers on raw lines).
+func matchHeaderParsed(h message.Header, field, value string) bool {
+	for _, v := range h.Values(field) {
+		if containsFold(decodeHeaderValue(v), value) {
+			return true
+		}
+	}
+	return false
 }
 
 // compareDay compares the calendar day of t (in its own zone) with day,

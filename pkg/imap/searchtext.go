@@ -148,8 +148,9 @@ func containsFold(s, sub string) bool {
 	return strings.Contains(foldCase(s), foldCase(sub))
 }
 
-// indexFoldASCII is strings.Index ignoring ASCII case.
-func indexFoldASCII(s, sub string) int {
+// indexFoldASCII is strings.Index ignoring ASCII case, in a string or in
+// bytes (searchraw.go).
+func indexFoldASCII[S string | []byte](s S, sub string) int {
 	if sub == "" {
 		return 0
 	}
@@ -163,7 +164,7 @@ func indexFoldASCII(s, sub string) int {
 		if isLetter {
 			c |= 0x20
 		}
-		if c == first && strings.EqualFold(s[i:i+len(sub)], sub) {
+		if c == first && equalFoldASCII(s[i:i+len(sub)], sub) {
 			return i
 		}
 	}

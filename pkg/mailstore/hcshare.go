@@ -2,6 +2,7 @@ package mailstore
 
 import (
 	"hash/maphash"
+	"maps"
 	"sync"
 )
 
@@ -26,6 +27,8 @@ type hcBase struct {
 	ino     uint64
 	end     int64
 	records int
+	// overridden: keys whose records may not be current (hcseq.go)
+	overridden map[uint64]bool
 }
 
 var hcShared = struct {
@@ -49,6 +52,7 @@ func (hc *headerCache) slot(key uint64) (hcSlot, bool) {
 
 // forget hides the slot of key.
 func (hc *headerCache) forget(key uint64) {
+	hc.markOverridden(key)
 	if hc.base != nil {
 		hc.m[key] = hcSlot{}
 	} else {
@@ -102,8 +106,12 @@ func (hc *headerCache) share(dir string) {
 			m[k] = sl
 		}
 	}
-	b := &hcBase{m: m, ino: hc.ino, end: hc.end, records: hc.records}
-	hc.base, hc.m = b, map[uint64]hcSlot{}
+	b := &hcBase{m: m, ino: hc.ino, end: hc.end, records: hc.records, overridden: hc.overridden}
+	if hc.base != nil && len(hc.base.overridden) > 0 {
+		b.overridden = maps.Clone(hc.base.overridden)
+		maps.Copy(b.overridden, hc.overridden)
+	}
+	hc.base, hc.m, hc.overridden = b, map[uint64]hcSlot{}, nil
 	hcShared.Lock()
 	defer hcShared.Unlock()
 	if old, ok := hcShared.m[dir]; ok {
