@@ -229,7 +229,7 @@ func (hc *headerCache) begin(f *Folder) {
 	if f.listed() && !f.dirty() {
 		hc.trusted, hc.cur = true, f.stamps[1]
 	}
-	if err := hc.refresh(f.Dir); err != nil {
+	if err := hc.refresh(f.Dir, f.listedCount()); err != nil {
 		f.cacheErr = err
 	}
 	hc.share(f.Dir)
@@ -582,7 +582,7 @@ func appendRecord(out []byte, base string, e hcEntry, hdr []byte) []byte {
 
 // refresh reads the records appended since the last read, or the whole
 // file when it was replaced, and keeps it open for the batch.
-func (hc *headerCache) refresh(dir string) error {
+func (hc *headerCache) refresh(dir string, listed int) error {
 	fh, err := os.Open(filepath.Join(dir, HeaderCacheName))
 	if errors.Is(err, os.ErrNotExist) {
 		hc.reset(nil, 0)
@@ -601,7 +601,14 @@ func (hc *headerCache) refresh(dir string) error {
 			hc.reset(fh, st.Ino)
 			hc.adoptShared(dir, st.Ino, st.Size) // hcshare.go
 			if hc.base == nil && len(hc.m) == 0 {
-				hc.m = make(map[uint64]hcSlot, st.Size/300) // records are 300-600 bytes
+				// Records are 300-600 bytes (more with envelopes kept), and
+				// a message's later record replaces its earlier one: the
+				// listing's count, when known, bounds the slots.
+				n := st.Size / 300
+				if listed > 0 {
+					n = min(n, int64(listed+listed/8))
+				}
+				hc.m = make(map[uint64]hcSlot, n)
 			}
 		} else {
 			hc.fh = fh
@@ -736,7 +743,7 @@ func (hc *headerCache) flush(f *Folder) error {
 		return err
 	}
 	defer func() { _ = unlock() }()
-	if err := hc.refresh(f.Dir); err != nil {
+	if err := hc.refresh(f.Dir, f.listedCount()); err != nil {
 		hc.dropPending()
 		return err
 	}
@@ -829,7 +836,7 @@ func (hc *headerCache) rewrite(f *Folder) error {
 	if err = writeCache(filepath.Join(f.Dir, HeaderCacheName), nil, out.Bytes()); err != nil {
 		return err
 	}
-	return hc.refresh(f.Dir)
+	return hc.refresh(f.Dir, f.listedCount())
 }
 
 // String describes the cache, for tests and logs.
@@ -837,4 +844,13 @@ func (hc *headerCache) String() string {
 	return "entries=" + strconv.Itoa(len(hc.m)) + " records=" + strconv.Itoa(hc.records) +
 		" bytes=" + strconv.FormatInt(hc.end, 10) + " damaged=" + strconv.FormatBool(hc.damaged) +
 		" in-turn=" + strconv.Itoa(hc.inTurn)
+}
+
+// listedCount is the number of messages of the last snapshot, 0 before
+// one: a size hint for the header cache's slots.
+func (f *Folder) listedCount() int {
+	if f.snap == nil {
+		return 0
+	}
+	return len(f.snap.Msgs)
 }

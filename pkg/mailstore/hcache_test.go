@@ -116,7 +116,7 @@ func checkHeaders(t *testing.T, s *Store, snap Snapshot) *headerCache {
 func cacheFileOK(t *testing.T, s *Store) int {
 	t.Helper()
 	hc := newHeaderCache()
-	if err := hc.refresh(s.Root); err != nil {
+	if err := hc.refresh(s.Root, 0); err != nil {
 		t.Fatal(err)
 	}
 	if hc.fh != nil {

@@ -60,7 +60,7 @@ func TestHeaderCacheInTurn(t *testing.T) {
 	// would have found through its slot) wins over the one in turn.
 	second := snap.Msgs[1].Base
 	file := newHeaderCache()
-	if err := file.refresh(s.Root); err != nil {
+	if err := file.refresh(s.Root, 0); err != nil {
 		t.Fatal(err)
 	}
 	_, e, _, ok := file.lookup(second)
@@ -164,7 +164,7 @@ func TestHeaderCacheInTurnShared(t *testing.T) {
 		t.Fatalf("overridden after the first session: %s", f.hc)
 	}
 	file := newHeaderCache()
-	if err := file.refresh(s.Root); err != nil {
+	if err := file.refresh(s.Root, 0); err != nil {
 		t.Fatal(err)
 	}
 	_, e, _, ok := file.lookup(twice.Base)

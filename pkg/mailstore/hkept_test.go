@@ -52,7 +52,7 @@ func TestHeaderCacheKept(t *testing.T) {
 	if n := cacheFileOK(t, s); n != 2 {
 		t.Fatalf("%d entries after keeping 2 envelopes", n)
 	}
-	if hc := newHeaderCache(); hc.refresh(s.Root) != nil || hc.records != 2 {
+	if hc := newHeaderCache(); hc.refresh(s.Root, 0) != nil || hc.records != 2 {
 		t.Fatalf("records: %s", hc)
 	}
 	// Warm: the envelope comes with the header; the others (entries of
