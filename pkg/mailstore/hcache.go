@@ -616,8 +616,12 @@ func (hc *headerCache) refresh(dir string, listed int) error {
 	} else {
 		_ = fh.Close() // the same file is open
 	}
+	var chunk []byte // one for the whole read: parse keeps nothing of it
 	for hc.end < st.Size && !hc.damaged {
-		buf := make([]byte, min(hcChunk, st.Size-hc.end))
+		if chunk == nil {
+			chunk = make([]byte, min(hcChunk, st.Size-hc.end))
+		}
+		buf := chunk[:min(int64(len(chunk)), st.Size-hc.end)]
 		n, err := hc.fh.ReadAt(buf, hc.end)
 		if err != nil && !errors.Is(err, io.EOF) {
 			return fmt.Errorf("header cache: %w", err)
