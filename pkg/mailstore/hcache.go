@@ -548,6 +548,15 @@ func (hc *headerCache) add(base string, e hcEntry, hdr []byte) {
 		return
 	}
 	start := len(hc.pendData)
+	// 64 KB for a command that learns a few entries, then at once the
+	// size at which it is flushed: grown by doubling, a first search's
+	// 100,000 records left 1 and 2 MB copies behind each 4 MB written.
+	need := len(hc.pendData) + len(base) + len(hdr) + len(e.structure) + len(e.envelope) + 128
+	if need > cap(hc.pendData) {
+		grown := make([]byte, len(hc.pendData), max(need, 64<<10, min(hcPendingMax+64<<10, 64*cap(hc.pendData))))
+		copy(grown, hc.pendData)
+		hc.pendData = grown
+	}
 	hc.pendData = appendRecord(hc.pendData, base, e, hdr)
 	hc.setSlot(hc.key(base), hcSlot{off: int64(start), n: uint32(len(hc.pendData) - start), pend: true}) // hcseq.go
 }
@@ -810,7 +819,10 @@ func (hc *headerCache) dropPending() {
 // rewrite replaces the file with the records of listed messages, in UID
 // order, under the lock the caller holds.
 func (hc *headerCache) rewrite(f *Folder) error {
-	out := bytes.NewBufferString(hcMagic)
+	// Sized once, at most what is kept now: a buffer grown by doubling
+	// held twice the file at its peak (12 MB for a first search's 4 MB).
+	out := bytes.NewBuffer(make([]byte, 0, len(hcMagic)+len(hc.pendData)+int(min(hc.end, hcMaxFile))))
+	out.WriteString(hcMagic)
 	var err error
 	if hc.fh == nil && hc.ino != 0 {
 		hc.reset(nil, 0)
