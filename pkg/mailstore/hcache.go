@@ -819,37 +819,41 @@ func (hc *headerCache) dropPending() {
 // rewrite replaces the file with the records of listed messages, in UID
 // order, under the lock the caller holds.
 func (hc *headerCache) rewrite(f *Folder) error {
-	// Sized once, at most what is kept now: a buffer grown by doubling
-	// held twice the file at its peak (12 MB for a first search's 4 MB).
-	out := bytes.NewBuffer(make([]byte, 0, len(hcMagic)+len(hc.pendData)+int(min(hc.end, hcMaxFile))))
-	out.WriteString(hcMagic)
-	var err error
 	if hc.fh == nil && hc.ino != 0 {
 		hc.reset(nil, 0)
 	}
 	f.load()
-	for _, ent := range f.ul.order {
-		if _, ok := f.names[ent.base]; !ok || f.ul.uids[ent.base] != ent.uid {
-			continue
+	// Written as it is read, not built in memory: the file may be tens of
+	// megabytes (hcMaxFile at most).
+	err := writeCacheFrom(filepath.Join(f.Dir, HeaderCacheName), func(fh io.Writer) error {
+		w := bufio.NewWriterSize(fh, 64<<10)
+		w.WriteString(hcMagic)
+		size := int64(len(hcMagic))
+		for _, ent := range f.ul.order {
+			if _, ok := f.names[ent.base]; !ok || f.ul.uids[ent.base] != ent.uid {
+				continue
+			}
+			sl, ok := hc.slot(hc.key(ent.base))
+			if !ok || size+int64(sl.n) > hcMaxFile {
+				continue
+			}
+			var rec []byte
+			if sl.pend {
+				rec = hc.pendData[sl.off : sl.off+int64(sl.n)]
+			} else {
+				rec = hc.window(sl.off, int(sl.n))
+			}
+			if _, _, err := decodeRecord(rec, ent.base); err == nil {
+				w.Write(rec)
+				size += int64(len(rec))
+			}
 		}
-		sl, ok := hc.slot(hc.key(ent.base))
-		if !ok || int64(out.Len())+int64(sl.n) > hcMaxFile {
-			continue
-		}
-		var rec []byte
-		if sl.pend {
-			rec = hc.pendData[sl.off : sl.off+int64(sl.n)]
-		} else {
-			rec = hc.window(sl.off, int(sl.n))
-		}
-		if _, _, err := decodeRecord(rec, ent.base); err == nil {
-			out.Write(rec)
-		}
-	}
+		return w.Flush() // the bufio.Writer keeps its first error
+	})
 	hc.pendData = nil
 	hc.reset(nil, 0)
 	hc.m = map[uint64]hcSlot{}
-	if err = writeCache(filepath.Join(f.Dir, HeaderCacheName), nil, out.Bytes()); err != nil {
+	if err != nil {
 		return err
 	}
 	return hc.refresh(f.Dir, f.listedCount())

@@ -124,15 +124,24 @@ func (st dirStamp) String() string {
 // a rename (readers see the old file or the new), without fsync: what it
 // writes is a cache that carries its own checksum.
 func writeCache(path string, head, body []byte) error {
+	return writeCacheFrom(path, func(w io.Writer) error {
+		_, err := w.Write(head)
+		if err == nil {
+			_, err = w.Write(body) // not appended to head: a 7 MB copy
+		}
+		return err
+	})
+}
+
+// writeCacheFrom is writeCache for a file that write produces as it goes
+// (a header cache rewrite: tens of megabytes not held in memory).
+func writeCacheFrom(path string, write func(io.Writer) error) error {
 	tmp := path + ".tmp." + unique()
 	fh, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0600)
 	if err != nil {
 		return fmt.Errorf("cache: %w", err)
 	}
-	_, err = fh.Write(head)
-	if err == nil {
-		_, err = fh.Write(body) // not appended to head: a 7 MB copy
-	}
+	err = write(fh)
 	if cerr := fh.Close(); err == nil {
 		err = cerr
 	}
