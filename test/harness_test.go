@@ -7,6 +7,7 @@ package e2e
 import (
 	"bytes"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -240,18 +241,26 @@ func (p *Proc) Kill() {
 }
 
 // freeAddr returns a loopback address with a port that was free a moment
-// ago.
+// ago, below the kernel's ephemeral range: a port taken from that range
+// (port 0) may be handed out meanwhile as the source port of any
+// connection, and the daemon's later bind fails with EADDRINUSE.
 func freeAddr(t testing.TB) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	low := 32768
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		_, _ = fmt.Sscan(string(b), &low)
 	}
-	addr := l.Addr().String()
-	if err := l.Close(); err != nil {
-		t.Fatal(err)
+	for range 200 {
+		addr := fmt.Sprintf("127.0.0.1:%d", 10000+rand.IntN(max(1, low-10000)))
+		if l, err := net.Listen("tcp", addr); err == nil {
+			if err := l.Close(); err != nil {
+				t.Fatal(err)
+			}
+			return addr
+		}
 	}
-	return addr
+	t.Fatal("no free loopback port below the ephemeral range")
+	return ""
 }
 
 // waitListen waits until something accepts connections on addr.

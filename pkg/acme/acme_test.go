@@ -8,6 +8,7 @@ import (
 	"encoding/pem"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -54,14 +55,25 @@ func fakeDNS(t *testing.T) string {
 	return pc.LocalAddr().String()
 }
 
+// freePort returns a loopback port that was free a moment ago, below the
+// kernel's ephemeral range: a port taken from that range (port 0) may be
+// handed out meanwhile as the source port of any connection (pebble's, a
+// parallel test's), and the later bind fails with EADDRINUSE.
 func freePort(t *testing.T) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	low := 32768
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		_, _ = fmt.Sscan(string(b), &low)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	for range 200 {
+		p := 10000 + rand.IntN(max(1, low-10000))
+		if l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p)); err == nil {
+			_ = l.Close()
+			return p
+		}
+	}
+	t.Fatal("no free loopback port below the ephemeral range")
+	return 0
 }
 
 // pebble builds and starts Let's Encrypt's test CA on loopback and returns
