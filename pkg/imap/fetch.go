@@ -413,18 +413,17 @@ func (s *session) writeKept(run *fetchRun, name string, m *fetched, learned *mai
 // map was half of a FETCH of 100,000 messages' flags; comparing them as
 // strings, a third).
 func (run *fetchRun) flagsOf(sel *selected, m mailstore.Message) []byte {
-	if len(sel.recent) > 0 && sel.recent[m.UID] {
-		return []byte("FLAGS " + sel.flagList(m))
-	}
 	key, ok := flagKey(m.Flags)
-	if ok {
+	if ok && !sel.recent[m.UID] { // \Recent is per message, not per set of flags
 		for _, ft := range run.flags {
 			if ft.key == key {
 				return ft.text
 			}
 		}
+	} else {
+		ok = false
 	}
-	b := []byte("FLAGS (" + strings.Join(sel.folder.FlagNames(m.Flags), " ") + ")")
+	b := []byte("FLAGS " + sel.flagList(m))
 	if ok && len(run.flags) < 64 {
 		run.flags = append(run.flags, flagText{key, b})
 	}
