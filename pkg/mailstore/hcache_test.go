@@ -242,16 +242,7 @@ func TestHeaderCacheOtherProcess(t *testing.T) {
 		t.Fatal(err)
 	}
 	fi, _ := os.Stat(p)
-	tmp := filepath.Join(s.Root, "tmp", "replacement")
-	if err := os.WriteFile(tmp, []byte("From: a@example.test\nSubject: REPLACED\n\nbody\n"), 0600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chtimes(tmp, fi.ModTime(), fi.ModTime()); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(tmp, p); err != nil {
-		t.Fatal(err)
-	}
+	replaceFile(t, s, p, "From: a@example.test\nSubject: REPLACED\n\nbody\n", fi.ModTime())
 	if err := b.Expunge([]string{expunged.Base}); err != nil {
 		t.Fatal(err)
 	}
@@ -502,13 +493,7 @@ func TestHeaderCacheShared(t *testing.T) {
 
 	m := snap.Msgs[7]
 	p := filepath.Join(s.Root, c.names[m.Base])
-	tmp := filepath.Join(s.Root, "tmp", "replacement")
-	if err := os.WriteFile(tmp, []byte("Subject: REPLACED\n\nbody\n"), 0600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(tmp, p); err != nil {
-		t.Fatal(err)
-	}
+	replaceFile(t, s, p, "Subject: REPLACED\n\nbody\n", time.Time{})
 	d := session(func(f *Folder) {
 		if got := read(f, m); got != "Subject: REPLACED\r\n" {
 			t.Fatalf("replaced message: %q", got)
@@ -572,16 +557,28 @@ func TestHeaderCacheStructure(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tmp := filepath.Join(s.Root, "tmp", "replacement")
-	if err := os.WriteFile(tmp, []byte("Subject: other\n\nbody\n"), 0600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(tmp, p); err != nil {
-		t.Fatal(err)
-	}
+	replaceFile(t, s, p, "Subject: other\n\nbody\n", time.Time{})
 	session(func(f *Folder) {
 		if _, _, st, _, ok, err := f.CachedKept(m.Base, []string{"Subject"}); ok || err != nil {
 			t.Fatalf("the structure of a replaced message: %q, %v", st, err)
 		}
 	})
+}
+
+// replaceFile puts another file with content under the name p, as a tool
+// that rewrites a message would (a new inode; mtime when not zero).
+func replaceFile(t *testing.T, s *Store, p, content string, mtime time.Time) {
+	t.Helper()
+	tmp := filepath.Join(s.Root, "tmp", "replacement")
+	if err := os.WriteFile(tmp, []byte(content), 0600); err != nil {
+		t.Fatal(err)
+	}
+	if !mtime.IsZero() {
+		if err := os.Chtimes(tmp, mtime, mtime); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Rename(tmp, p); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestHeaderCacheKept: an envelope kept beside a header, cold (the read
@@ -110,13 +111,7 @@ func TestHeaderCacheKept(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tmp := filepath.Join(s.Root, "tmp", "replacement")
-	if err := os.WriteFile(tmp, []byte("Subject: other\n\nbody\n"), 0600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(tmp, p); err != nil {
-		t.Fatal(err)
-	}
+	replaceFile(t, s, p, "Subject: other\n\nbody\n", time.Time{})
 	session(func(f *Folder) {
 		hdr, _, kept, _, err := f.ReadHeaderKept(m.Base, fields)
 		if err != nil || len(kept.Envelope) != 0 || !bytes.Contains(hdr, []byte("Subject: other")) {
