@@ -17,14 +17,7 @@ import (
 func settledInbox(t *testing.T, mbox string, n, seen int) mailstore.Snapshot {
 	t.Helper()
 	deliverN(t, mbox, n)
-	st, err := mailstore.Open(mbox)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err := st.Folder("INBOX")
-	if err != nil {
-		t.Fatal(err)
-	}
+	f := inboxOf(t, mbox)
 	snap, _, err := f.Sync(true)
 	if err != nil {
 		t.Fatal(err)
@@ -35,16 +28,27 @@ func settledInbox(t *testing.T, mbox string, n, seen int) mailstore.Snapshot {
 		}
 	}
 	time.Sleep(1100 * time.Millisecond)
-	if f, err = st.Folder("INBOX"); err != nil {
-		t.Fatal(err)
-	}
-	if snap, _, err = f.Sync(true); err != nil {
+	if snap, _, err = inboxOf(t, mbox).Sync(true); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(filepath.Join(mbox, mailstore.IndexName)); err != nil {
 		t.Fatalf("no folder index: %v", err)
 	}
 	return snap
+}
+
+// inboxOf is the INBOX of the mailbox mbox as another process sees it.
+func inboxOf(t *testing.T, mbox string) *mailstore.Folder {
+	t.Helper()
+	st, err := mailstore.Open(mbox)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := st.Folder("INBOX")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
 }
 
 // holdsIndex reports whether this process (the test's server) has the
@@ -93,14 +97,7 @@ func TestLazySelect(t *testing.T) {
 		t.Fatalf("NOOP on an unchanged folder: %q, still lazy %v", r, holdsIndex(t, mbox))
 	}
 
-	st, err := mailstore.Open(mbox)
-	if err != nil {
-		t.Fatal(err)
-	}
-	other, err := st.Folder("INBOX")
-	if err != nil {
-		t.Fatal(err)
-	}
+	other := inboxOf(t, mbox)
 	if _, _, err := other.Sync(true); err != nil {
 		t.Fatal(err)
 	}
@@ -133,15 +130,7 @@ func TestLazySelect(t *testing.T) {
 func TestStatusFromIndex(t *testing.T) {
 	cfg, mbox := testRoot(t)
 	snap := settledInbox(t, mbox, 4, 1)
-	st, err := mailstore.Open(mbox)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err := st.Folder("INBOX")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, ok := f.PeekCounts(); !ok {
+	if _, ok := inboxOf(t, mbox).PeekCounts(); !ok {
 		t.Fatal("no counts from a current index")
 	}
 	addr := testServer(t, cfg, nil)
