@@ -301,8 +301,12 @@ func cmdCopy(s *session, c *command) error {
 	if len(msgs) == 0 {
 		return nil
 	}
-	if !move {
-		var add int64
+	limit, err := s.quotaLimit()
+	if err != nil {
+		return err
+	}
+	if !move && limit >= 0 {
+		var add int64 // only with a quota: a name without W= is read whole
 		for _, m := range msgs {
 			n, err := s.sel.folder.Size(m.Base)
 			if err != nil && !errors.Is(err, mailstore.ErrGone) {

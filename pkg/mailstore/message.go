@@ -83,6 +83,20 @@ func (f *Folder) Size(base string) (int64, error) {
 	return int64(len(data)), err
 }
 
+// messageSize is the size maildirsize counts for the message base at p:
+// its name's W=, or (a name another program gave) the file's size, which
+// leaves out the CRs a CRLF count would add; when in doubt the file is
+// rebuilt (maildirsize.go). Neither reads the message.
+func messageSize(base, p string) int64 {
+	if n, ok := nameSize(base); ok {
+		return n
+	}
+	if fi, err := os.Stat(p); err == nil {
+		return fi.Size()
+	}
+	return 0
+}
+
 // nameSize returns the ",W=" field of a base name.
 func nameSize(base string) (int64, bool) {
 	// Without strings.Split: a summary of the index calls this for every
@@ -147,14 +161,7 @@ func (f *Folder) Expunge(bases []string) error {
 	defer func() { f.account(-freed, -n) }() // what was removed, even if not all
 	for _, b := range bases {
 		err := f.retry(b, func(p string) error {
-			size, ok := nameSize(b)
-			if !ok {
-				fi, err := os.Stat(p)
-				if err != nil {
-					return err
-				}
-				size = fi.Size()
-			}
+			size := messageSize(b, p)
 			if err := os.Remove(p); err != nil {
 				return err
 			}
@@ -280,7 +287,9 @@ func (f *Folder) CopyTo(dst *Folder, msgs []Message) ([]uint32, error) {
 			return nil, err
 		}
 		target := filepath.Join(dst.Dir, "cur", nb+":2,"+string(flags))
+		var n int64
 		err = f.retry(m.Base, func(p string) error {
+			n = messageSize(m.Base, p)
 			if err := os.Link(p, target); err == nil || errors.Is(err, os.ErrNotExist) {
 				return err
 			}
@@ -289,7 +298,6 @@ func (f *Folder) CopyTo(dst *Folder, msgs []Message) ([]uint32, error) {
 		if err != nil {
 			return nil, fmt.Errorf("copy: %w", err)
 		}
-		n, _ := f.Size(m.Base) // the W= the copy's name carries, or the file
 		bases, added = append(bases, nb), added+n
 	}
 	if err := safefile.SyncDir(filepath.Join(dst.Dir, "cur")); err != nil {
