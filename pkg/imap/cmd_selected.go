@@ -84,7 +84,7 @@ func cmdExpunge(s *session, c *command) error {
 	var bases []string
 	var idx []int
 	for i, m := range sel.msgs {
-		if m.Flags.Has('T') && !m.gone && (!c.uid || inSet[i]) {
+		if m.Flags.Has('T') && !sel.isGone(i) && (!c.uid || inSet[i]) {
 			bases = append(bases, m.Base)
 			idx = append(idx, i)
 		}
@@ -116,17 +116,14 @@ func (s *session) expunged(idx []int) {
 		for k, i := range idx {
 			uids[k] = s.sel.msgs[i].UID
 		}
-		for k := len(idx) - 1; k >= 0; k-- {
-			s.sel.msgs = append(s.sel.msgs[:idx[k]], s.sel.msgs[idx[k]+1:]...)
-		}
+		s.sel.remove(idx)
 		s.vanished(uids)
 		return
 	}
 	for k := len(idx) - 1; k >= 0; k-- {
-		i := idx[k]
-		s.w.Raw("* " + strconv.Itoa(i+1) + " EXPUNGE\r\n")
-		s.sel.msgs = append(s.sel.msgs[:i], s.sel.msgs[i+1:]...)
+		s.w.Raw("* " + strconv.Itoa(idx[k]+1) + " EXPUNGE\r\n")
 	}
+	s.sel.remove(idx)
 }
 
 // RFC 3501 section 6.4.6.
@@ -204,22 +201,24 @@ func (s *session) storeEach(set wire.SeqSet, uid, silent bool, change func(mails
 	sel := s.sel
 	failed := false
 	for _, i := range sel.resolve(set, uid) {
-		v := &sel.msgs[i]
-		if v.gone {
+		if sel.isGone(i) {
 			failed = true
 			continue
 		}
+		v := sel.msgs[i]
 		now, err := sel.folder.SetFlags(v.Base, change)
 		if errors.Is(err, mailstore.ErrGone) {
-			v.gone, failed = true, true
+			sel.markGone(i)
+			failed = true
 			continue
 		}
 		if err != nil {
 			return err
 		}
+		sel.setFlagsAt(i, now)
 		v.Flags = now
 		if !silent {
-			s.w.Raw("* " + strconv.Itoa(i+1) + " FETCH (FLAGS " + sel.flagList(v.Message))
+			s.w.Raw("* " + strconv.Itoa(i+1) + " FETCH (FLAGS " + sel.flagList(v))
 			if uid {
 				s.w.Raw(" UID " + u32(v.UID))
 			}
@@ -293,8 +292,8 @@ func cmdCopy(s *session, c *command) error {
 	var msgs []mailstore.Message
 	var idx []int
 	for _, i := range s.sel.resolve(set, c.uid) {
-		if !s.sel.msgs[i].gone {
-			msgs = append(msgs, s.sel.msgs[i].Message)
+		if !s.sel.isGone(i) {
+			msgs = append(msgs, s.sel.msgs[i])
 			idx = append(idx, i)
 		}
 	}

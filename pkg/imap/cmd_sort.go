@@ -81,7 +81,7 @@ type sortInfo struct {
 }
 
 func (s *session) sortInfo(i int) (sortInfo, error) {
-	m := s.sel.msgs[i].Message
+	m := s.sel.msgs[i]
 	hdr, mtime, err := s.sel.folder.ReadHeader(m.Base)
 	if err != nil {
 		return sortInfo{}, err

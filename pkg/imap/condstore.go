@@ -50,8 +50,9 @@ func (s *session) trackModSeqs() error {
 		return err
 	}
 	sel.ms, sel.msGen = ms, ms.Gen()
-	for i := range sel.msgs {
-		sel.msgs[i].mod = sel.ms.Of(sel.msgs[i].UID)
+	sel.mods = make(map[uint32]uint64, len(sel.msgs))
+	for _, m := range sel.msgs {
+		sel.mods[m.UID] = sel.ms.Of(m.UID)
 	}
 	return nil
 }
@@ -71,15 +72,16 @@ func (sel *selected) modOf(i int) uint64 {
 // 3.1.3 and 3.2.4), with UID when asked for.
 func (s *session) flagsFetch(i int, withUID bool) {
 	sel := s.sel
-	v := &sel.msgs[i]
+	v := sel.msgs[i]
 	s.w.Raw("* " + strconv.Itoa(i+1) + " FETCH (")
 	if withUID || s.condstore {
 		s.w.Raw("UID " + u32(v.UID) + " ")
 	}
-	s.w.Raw("FLAGS " + sel.flagList(v.Message))
+	s.w.Raw("FLAGS " + sel.flagList(v))
 	if s.condstore && sel.ms != nil {
-		v.mod = sel.ms.Of(v.UID)
-		s.w.Raw(" MODSEQ (" + u64(v.mod) + ")")
+		mod := sel.ms.Of(v.UID)
+		sel.setMod(v.UID, mod)
+		s.w.Raw(" MODSEQ (" + u64(mod) + ")")
 	}
 	s.w.Raw(")\r\n")
 }
@@ -291,8 +293,8 @@ func (s *session) seqMatchFloor(q *qresyncParam) uint32 {
 func (s *session) earlierVanished(mod uint64, known *wire.SeqSet, floor uint32) {
 	sel := s.sel
 	live := make(map[uint32]bool, len(sel.msgs))
-	for _, v := range sel.msgs {
-		if !v.gone {
+	for i, v := range sel.msgs {
+		if !sel.isGone(i) {
 			live[v.UID] = true
 		}
 	}
@@ -447,22 +449,23 @@ func wantsModSeq(its []fetchItem) bool {
 // recording its new mod-sequence when the session tracks them.
 func (s *session) setFlags(i int, change func(mailstore.Flags) mailstore.Flags) error {
 	sel := s.sel
-	v := &sel.msgs[i]
+	v := sel.msgs[i]
 	if sel.ms == nil {
 		now, err := sel.folder.SetFlags(v.Base, change)
 		if err == nil {
-			v.Flags = now
+			sel.setFlagsAt(i, now)
 		}
 		return err
 	}
-	res, err := sel.ms.SetFlags(sel.folder, []mailstore.Message{v.Message}, false, 0, change)
+	res, err := sel.ms.SetFlags(sel.folder, []mailstore.Message{v}, false, 0, change)
 	if err != nil {
 		return err
 	}
 	if res[0].Gone {
 		return mailstore.ErrGone
 	}
-	v.Flags, v.mod = res[0].Flags, res[0].Mod
+	sel.setFlagsAt(i, res[0].Flags)
+	sel.setMod(v.UID, res[0].Mod)
 	return nil
 }
 
@@ -477,12 +480,12 @@ func (s *session) storeModSeq(set wire.SeqSet, uid, silent, cond bool, since uin
 	var msgs []mailstore.Message
 	failed := false
 	for _, i := range sel.resolve(set, uid) {
-		if sel.msgs[i].gone {
+		if sel.isGone(i) {
 			failed = true
 			continue
 		}
 		idx = append(idx, i)
-		msgs = append(msgs, sel.msgs[i].Message)
+		msgs = append(msgs, sel.msgs[i])
 	}
 	res, err := sel.ms.SetFlags(sel.folder, msgs, cond, since, change)
 	if err != nil {
@@ -491,10 +494,11 @@ func (s *session) storeModSeq(set wire.SeqSet, uid, silent, cond bool, since uin
 	var modified []uint32
 	for k, r := range res {
 		i := idx[k]
-		v := &sel.msgs[i]
+		v := sel.msgs[i]
 		switch {
 		case r.Gone:
-			v.gone, failed = true, true
+			sel.markGone(i)
+			failed = true
 			continue
 		case r.Modified:
 			if uid {
@@ -504,8 +508,8 @@ func (s *session) storeModSeq(set wire.SeqSet, uid, silent, cond bool, since uin
 			}
 			continue
 		}
-		changed := r.Flags != v.Flags || r.Mod != v.mod
-		v.Flags = r.Flags
+		changed := r.Flags != v.Flags || r.Mod != sel.mods[v.UID]
+		sel.setFlagsAt(i, r.Flags)
 		if !silent || changed {
 			s.flagsFetch(i, uid)
 		}

@@ -280,10 +280,10 @@ func dedup(its []fetchItem) []bool {
 // fetchOne writes the FETCH response of the message at index i.
 func (s *session) fetchOne(run *fetchRun, i int) error {
 	sel := s.sel
-	v := &sel.msgs[i]
-	if v.gone {
+	if sel.isGone(i) {
 		return mailstore.ErrGone
 	}
+	v := sel.msgs[i] // a copy: setFlags below may give msgs a new array
 	its, skip := run.its, run.skip
 	var m fetched
 	read, setSeen := false, false
@@ -324,6 +324,7 @@ func (s *session) fetchOne(run *fetchRun, i int) error {
 		if err := s.setFlags(i, func(f mailstore.Flags) mailstore.Flags { return f.With("S", "") }); err != nil {
 			return err
 		}
+		v = sel.msgs[i]
 		its = append(its[:len(its):len(its)], fetchItem{name: "FLAGS"})
 		if s.condstore {
 			its = append(its, fetchItem{name: "MODSEQ"}) // RFC 7162 section 3.1.3
@@ -345,7 +346,7 @@ func (s *session) fetchOne(run *fetchRun, i int) error {
 		}
 		switch it.name {
 		case "FLAGS":
-			b = append(b, run.flagsOf(sel, v.Message)...)
+			b = append(b, run.flagsOf(sel, v)...)
 			continue
 		case "UID":
 			b = strconv.AppendUint(append(b, "UID "...), uint64(v.UID), 10)
@@ -367,7 +368,7 @@ func (s *session) fetchOne(run *fetchRun, i int) error {
 		if read && it.name != "INTERNALDATE" {
 			root = m.part()
 		}
-		if err := s.fetchItem(v.Message, it, m.data, m.mtime, root); err != nil {
+		if err := s.fetchItem(v, it, m.data, m.mtime, root); err != nil {
 			return err
 		}
 	}
@@ -466,7 +467,7 @@ func (s *session) fetchItem(m mailstore.Message, it fetchItem, data []byte, mtim
 		i := s.sel.seqOf(m.UID)
 		w.Raw("MODSEQ (" + u64(s.sel.modOf(i)) + ")")
 		if i >= 0 {
-			s.sel.msgs[i].mod = s.sel.modOf(i)
+			s.sel.setMod(m.UID, s.sel.modOf(i))
 		}
 	case "RFC822.SIZE":
 		n, err := s.sel.folder.Size(m.Base)

@@ -253,7 +253,7 @@ func TestSpansResolve(t *testing.T) {
 		uid := uint32(0)
 		for range rng.IntN(40) {
 			uid += 1 + uint32(rng.IntN(3))
-			sel.msgs = append(sel.msgs, view{Message: mailstore.Message{UID: uid}})
+			sel.msgs = append(sel.msgs, mailstore.Message{UID: uid})
 			if rng.IntN(3) == 0 {
 				sel.saved[uid] = true
 			}

@@ -262,7 +262,7 @@ func (s *session) searchMatches(key *searchKey) ([]int, error) {
 	fields := searchFields(key) // hcache.go
 	ev := &evaluator{}
 	for i := range s.sel.msgs {
-		if s.sel.msgs[i].gone {
+		if s.sel.isGone(i) {
 			continue
 		}
 		*ev = evaluator{s: s, i: i, fields: fields}

@@ -18,8 +18,15 @@ import (
 type selected struct {
 	folder   *mailstore.Folder
 	readOnly bool // EXAMINE
-	msgs     []view
-	recent   map[uint32]bool // UIDs \Recent for this session
+	// msgs are the messages as the client knows them, in UID order. While
+	// shared is set, msgs is a folder snapshot's own array, read-only
+	// (mailstore.Snapshot): own() makes a copy before any change. A session
+	// of 100,000 messages then holds no second array of them.
+	msgs     []mailstore.Message
+	shared   bool
+	gone     map[uint32]bool   // UIDs expunged by someone else: EXPUNGE not sent yet
+	mods     map[uint32]uint64 // with CONDSTORE: the mod-sequence last reported, by UID
+	recent   map[uint32]bool   // UIDs \Recent for this session
 	validity uint32
 	next     uint32             // UIDNEXT last seen
 	gen      uint64             // Snapshot.Gen last applied
@@ -30,11 +37,80 @@ type selected struct {
 	lazy     bool               // opened from the index's summary: msgs not read yet (settle)
 }
 
-// view is one message as the client knows it.
-type view struct {
-	mailstore.Message
-	gone bool   // expunged by someone else; EXPUNGE not sent yet
-	mod  uint64 // mod-sequence last reported, with CONDSTORE
+// own makes msgs the session's own array, before a change.
+func (sel *selected) own() {
+	if sel.shared {
+		sel.msgs = slices.Clone(sel.msgs)
+		sel.shared = false
+	}
+}
+
+// setFlagsAt records new flags of the message at index i.
+func (sel *selected) setFlagsAt(i int, f mailstore.Flags) {
+	if sel.msgs[i].Flags != f {
+		sel.own()
+		sel.msgs[i].Flags = f
+	}
+}
+
+// isGone reports whether the message at index i was expunged by someone
+// else and the client not told yet.
+func (sel *selected) isGone(i int) bool {
+	return len(sel.gone) > 0 && sel.gone[sel.msgs[i].UID]
+}
+
+// markGone records that the message at index i is gone.
+func (sel *selected) markGone(i int) {
+	if sel.gone == nil {
+		sel.gone = make(map[uint32]bool)
+	}
+	sel.gone[sel.msgs[i].UID] = true
+}
+
+// setMod records the mod-sequence reported for uid.
+func (sel *selected) setMod(uid uint32, mod uint64) {
+	if sel.mods == nil {
+		sel.mods = make(map[uint32]uint64)
+	}
+	sel.mods[uid] = mod
+}
+
+// dropGone removes the messages marked gone from msgs, and returns the
+// indexes they had, ascending.
+func (sel *selected) dropGone() []int {
+	if len(sel.gone) == 0 {
+		return nil
+	}
+	var idx []int
+	for i := range sel.msgs {
+		if sel.gone[sel.msgs[i].UID] {
+			idx = append(idx, i)
+		}
+	}
+	sel.remove(idx)
+	sel.gone = nil
+	return idx
+}
+
+// remove drops the messages at idx (ascending) from msgs.
+func (sel *selected) remove(idx []int) {
+	if len(idx) == 0 {
+		return
+	}
+	sel.own()
+	kept, k := sel.msgs[:0], 0
+	for i, m := range sel.msgs {
+		if k < len(idx) && idx[k] == i {
+			k++
+			if sel.mods != nil {
+				delete(sel.mods, m.UID)
+			}
+			continue
+		}
+		kept = append(kept, m)
+	}
+	clear(sel.msgs[len(kept):]) // no names kept alive past the end
+	sel.msgs = kept
 }
 
 func (sel *selected) maxUID() uint32 {
@@ -125,12 +201,9 @@ func (sel *selected) flagList(m mailstore.Message) string {
 	return "(" + strings.Join(f, " ") + ")"
 }
 
-// view makes msgs the messages of snap.
+// view makes msgs the messages of snap, shared with it.
 func (sel *selected) view(snap mailstore.Snapshot) {
-	sel.msgs = make([]view, len(snap.Msgs))
-	for i, m := range snap.Msgs {
-		sel.msgs[i].Message = m
-	}
+	sel.msgs, sel.shared, sel.gone = snap.Msgs, true, nil
 }
 
 // Commands that run on a lazily opened folder without its messages;
@@ -217,26 +290,33 @@ func (s *session) update(allowExpunge bool) error {
 	sel.markRecent(snap, recent)
 	// Both are in UID order: one walk, no table of 100,000 UIDs per change.
 	now, j := snap.Msgs, 0
+	same := len(sel.gone) == 0 // msgs equal now's first len(msgs)
 	for i := range sel.msgs {
-		v := &sel.msgs[i]
+		v := sel.msgs[i]
 		for j < len(now) && now[j].UID < v.UID {
 			j++
+			same = false
 		}
 		if j == len(now) || now[j].UID != v.UID {
-			v.gone = true
+			sel.markGone(i)
+			same = false
 			continue
 		}
 		m := now[j]
-		changed := m.Flags != v.Flags || sel.ms != nil && sel.ms.Of(v.UID) != v.mod
-		v.Message = m
-		if changed && !v.gone {
+		changed := m.Flags != v.Flags || sel.ms != nil && sel.ms.Of(v.UID) != sel.mods[v.UID]
+		if m != v {
+			sel.own()
+			sel.msgs[i] = m
+			same = false
+		}
+		if changed && !sel.isGone(i) {
 			s.flagsFetch(i, false)
 		}
 	}
 	if allowExpunge {
 		s.sendExpunges()
 	}
-	s.addNew(snap)
+	s.addNew(snap, same)
 	return nil
 }
 
@@ -244,44 +324,43 @@ func (s *session) update(allowExpunge bool) error {
 // that each EXPUNGE's number is right when it is read.
 func (s *session) sendExpunges() {
 	sel := s.sel
+	var uids []uint32
 	if s.qresync {
-		var uids []uint32
-		kept := sel.msgs[:0]
-		for _, v := range sel.msgs {
-			if v.gone {
-				uids = append(uids, v.UID)
-			} else {
-				kept = append(kept, v)
-			}
+		for uid := range sel.gone {
+			uids = append(uids, uid)
 		}
-		sel.msgs = kept
+		slices.Sort(uids)
+	}
+	idx := sel.dropGone()
+	if s.qresync {
 		s.vanished(uids)
 		return
 	}
-	n := len(sel.msgs)
-	for i := n - 1; i >= 0; i-- {
-		if sel.msgs[i].gone {
-			s.w.Raw("* " + strconv.Itoa(i+1) + " EXPUNGE\r\n")
-			n--
-		}
-	}
-	if n < len(sel.msgs) {
-		sel.msgs = slices.DeleteFunc(sel.msgs, func(v view) bool { return v.gone })
+	for k := len(idx) - 1; k >= 0; k-- {
+		s.w.Raw("* " + strconv.Itoa(idx[k]+1) + " EXPUNGE\r\n")
 	}
 }
 
 // addNew appends messages with UIDs above the known ones and sends EXISTS
-// and RECENT when the counts change.
-func (s *session) addNew(snap mailstore.Snapshot) {
+// and RECENT when the counts change. same says msgs equal snap's first
+// messages: the view then shares snap's array instead of copying it.
+func (s *session) addNew(snap mailstore.Snapshot, same bool) {
 	sel := s.sel
 	max := sel.maxUID()
 	first, _ := slices.BinarySearchFunc(snap.Msgs, max+1, func(m mailstore.Message, uid uint32) int { return cmp.Compare(m.UID, uid) })
-	for _, m := range snap.Msgs[first:] {
-		v := view{Message: m}
+	switch {
+	case same && first == len(sel.msgs):
+		sel.msgs, sel.shared = snap.Msgs, true
+	case first < len(snap.Msgs):
+		sel.own()
+		sel.msgs = append(sel.msgs, snap.Msgs[first:]...)
+	}
+	if first < len(snap.Msgs) {
 		if sel.ms != nil {
-			v.mod = sel.ms.Of(m.UID)
+			for _, m := range snap.Msgs[first:] {
+				sel.setMod(m.UID, sel.ms.Of(m.UID))
+			}
 		}
-		sel.msgs = append(sel.msgs, v)
 	}
 	sel.next = snap.Next
 	if first < len(snap.Msgs) {

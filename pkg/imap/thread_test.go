@@ -48,7 +48,7 @@ func TestThreadReferences(t *testing.T) {
 		var buf bytes.Buffer
 		s := &session{w: wire.NewWriter(&buf), sel: &selected{}}
 		for i := range tt.infos {
-			s.sel.msgs = append(s.sel.msgs, view{Message: mailstore.Message{UID: uint32(i + 1)}})
+			s.sel.msgs = append(s.sel.msgs, mailstore.Message{UID: uint32(i + 1)})
 		}
 		for _, r := range threadReferences(tt.infos) {
 			s.w.Raw("(")
