@@ -45,15 +45,17 @@ func FuzzCacheFiles(f *testing.F) {
 			if herr != nil || xf.head.sum != x.sum || xf.head.stamps != x.stamps || xf.head.ul.header != x.ul.header {
 				t.Fatalf("the head alone says otherwise than the whole file: %v", herr)
 			}
-			if len(x.rels) != len(x.ul.order) {
-				t.Fatalf("%d files for %d lines", len(x.rels), len(x.ul.order))
-			}
-			for i, rel := range x.rels {
-				if rel == "" {
-					continue
+			f := &Folder{}
+			f.adopt(x)
+			f.load()
+			for base, rel := range f.names {
+				if b, _ := splitName(rel[min(4, len(rel)):]); rel[:min(4, len(rel))] != "cur/" || b != base {
+					t.Fatalf("index accepted a name without its line: %q %q", base, rel)
 				}
-				if base, _ := splitName(rel[min(4, len(rel)):]); rel[:min(4, len(rel))] != "cur/" || base != x.ul.order[i].base {
-					t.Fatalf("index accepted a name without its line: %q %q", x.ul.order[i].base, rel)
+			}
+			for _, m := range x.msgs {
+				if _, ok := f.names[m.Base]; !ok {
+					t.Fatalf("message %d %q of the snapshot has no file", m.UID, m.Base)
 				}
 			}
 			x.ul.index()

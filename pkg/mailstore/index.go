@@ -209,18 +209,19 @@ func (f *Folder) adopt(x *index) {
 	f.stamps, f.scanned, f.seenNext = x.stamps, x.scanned, x.seenNext
 	f.names, f.namesShared = nil, false
 	f.ul = x.ul
-	f.lazy = &lazyListing{order: x.ul.order, rels: x.rels, msgs: slices.Clip(x.msgs), live: x.live, gen: x.ul.gen}
+	f.lazy = &lazyListing{order: x.ul.order, body: x.body, msgs: slices.Clip(x.msgs), live: x.live, gen: x.ul.gen}
 }
 
-// lazyListing is an adopted index whose maps are not built yet: rels[i]
-// is "cur/NAME", the file of order[i], or "" when that line's message was
-// not listed. A live base is at its first line (the writer writes a name
-// only there), so the snapshot is the live lines in order.
+// lazyListing is an adopted index whose maps are not built yet. body is
+// the index's lines, "<uid> cur/NAME" for a listed file; the names and
+// bases of order and msgs are parts of it. A live base is at its first
+// line (the writer writes a name only there), so the snapshot is the live
+// lines in order.
 type lazyListing struct {
 	order []entry
-	rels  []string
+	body  string
 	msgs  []Message // the snapshot: the live lines, made as they were parsed
-	live  int       // non-empty rels
+	live  int       // lines with a file
 	gen   uint64    // the UID list's gen when adopted
 }
 
@@ -233,12 +234,17 @@ func (f *Folder) load() {
 	if z == nil {
 		return
 	}
+	// The body was checked when adopted (entry): each line is "<uid> <rel>".
 	names := make(map[string]string, z.live)
-	for i, rel := range z.rels {
-		if rel == "" {
+	for text := z.body; len(text) > 0; {
+		line, rest, _ := strings.Cut(text, "\n")
+		text = rest
+		_, rel, _ := strings.Cut(line, " ")
+		name, live := strings.CutPrefix(rel, "cur/")
+		if !live {
 			continue
 		}
-		if base := z.order[i].base; names[base] == "" {
+		if base, _ := splitName(name); names[base] == "" {
 			names[base] = rel
 		}
 	}
@@ -261,7 +267,7 @@ type index struct {
 	seenNext uint32
 	sum      Summary
 	ul       uidList
-	rels     []string
+	body     string    // the lines after the head
 	msgs     []Message // the live lines, in order: the snapshot
 	live     int
 }
@@ -405,7 +411,7 @@ func parseIndexBody(text string) (*index, error) {
 	}
 	n := strings.Count(text, "\n")
 	x.ul.order = make([]entry, 0, n)
-	x.rels = make([]string, 0, n)
+	x.body = text
 	x.msgs = make([]Message, 0, min(x.sum.Messages, n)) // checked against the lines below
 	for len(text) > 0 {
 		nl := strings.IndexByte(text, '\n')
@@ -446,12 +452,9 @@ func (x *index) entry(l string) error {
 	}
 	ul.order = append(ul.order, entry{uid, base})
 	ul.next = max(ul.next, uid+1)
-	if !live {
-		rel = ""
-	} else {
+	if live {
 		x.live++
 		x.msgs = append(x.msgs, Message{UID: uid, Base: base, Flags: flags})
 	}
-	x.rels = append(x.rels, rel)
 	return nil
 }

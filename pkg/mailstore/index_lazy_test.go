@@ -2,6 +2,7 @@ package mailstore
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 )
@@ -117,7 +118,7 @@ func TestFolderIndexLazyKept(t *testing.T) {
 	listings.Lock()
 	kept := listings.m[s.Root]
 	listings.Unlock()
-	if kept == nil || kept.lazy == nil || kept.names != nil || kept.lazy.rels[0] != "cur/"+want.Msgs[0].Base+":2," {
+	if kept == nil || kept.lazy == nil || kept.names != nil || !strings.Contains(kept.lazy.body, " cur/"+want.Msgs[0].Base+":2,\n") {
 		t.Fatalf("the kept listing changed: %+v", kept)
 	}
 	if rel := a.names[want.Msgs[0].Base]; rel != "cur/"+want.Msgs[0].Base+":2,F" {
