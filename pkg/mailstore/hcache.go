@@ -8,6 +8,7 @@ import (
 	"hash/crc32"
 	"hash/maphash"
 	"io"
+	"iter"
 	"os"
 	"path/filepath"
 	"slices"
@@ -277,8 +278,7 @@ func (f *Folder) cached(base string, fields []string) (hcEntry, []byte, bool, er
 		// from there: the file is still there, as it was.
 		return e, hdr, true, nil
 	}
-	f.load()
-	rel, listed := f.names[base]
+	rel, listed := f.relOf(base)
 	if !ok || !listed || !hc.serves(e, fields) {
 		return e, nil, false, nil // gone, or listed since: the reader rescans
 	}
@@ -453,7 +453,7 @@ func (f *Folder) readHeaderCaching(base string) ([]byte, hcEntry, error) {
 	}
 	if keep, whole, ok := reduceHeader(hdr); ok {
 		e := hcEntry{ino: st.Ino, size: st.Size, mtime: mtime, whole: whole}
-		if f.hc.trusted && strings.HasPrefix(f.names[base], "cur/") {
+		if rel, _ := f.relOf(base); f.hc.trusted && strings.HasPrefix(rel, "cur/") {
 			e.stamp = f.hc.cur
 		}
 		f.hc.add(base, e, keep)
@@ -760,9 +760,9 @@ func (hc *headerCache) flush(f *Folder) error {
 		hc.dropPending()
 		return err
 	}
-	f.load()
 	path := filepath.Join(f.Dir, HeaderCacheName)
 	fi, err := os.Stat(path)
+	listed := f.listedCount()
 	switch {
 	case errors.Is(err, os.ErrNotExist):
 		return hc.rewrite(f)
@@ -770,7 +770,7 @@ func (hc *headerCache) flush(f *Folder) error {
 		hc.dropPending()
 		return fmt.Errorf("header cache: %w", err)
 	case hc.damaged || fi.Size() != hc.end || hc.end < int64(len(hcMagic)) ||
-		hc.records-len(f.names) > max(1000, len(f.names)):
+		hc.records-listed > max(1000, listed):
 		// Under the lock no one is appending: bytes past the last good
 		// record are damage.
 		return hc.rewrite(f)
@@ -822,18 +822,14 @@ func (hc *headerCache) rewrite(f *Folder) error {
 	if hc.fh == nil && hc.ino != 0 {
 		hc.reset(nil, 0)
 	}
-	f.load()
 	// Written as it is read, not built in memory: the file may be tens of
 	// megabytes (hcMaxFile at most).
 	err := writeCacheFrom(filepath.Join(f.Dir, HeaderCacheName), func(fh io.Writer) error {
 		w := bufio.NewWriterSize(fh, 64<<10)
 		w.WriteString(hcMagic)
 		size := int64(len(hcMagic))
-		for _, ent := range f.ul.order {
-			if _, ok := f.names[ent.base]; !ok || f.ul.uids[ent.base] != ent.uid {
-				continue
-			}
-			sl, ok := hc.slot(hc.key(ent.base))
+		for base := range f.numbered() {
+			sl, ok := hc.slot(hc.key(base))
 			if !ok || size+int64(sl.n) > hcMaxFile {
 				continue
 			}
@@ -843,7 +839,7 @@ func (hc *headerCache) rewrite(f *Folder) error {
 			} else {
 				rec = hc.window(sl.off, int(sl.n))
 			}
-			if _, _, err := decodeRecord(rec, ent.base); err == nil {
+			if _, _, err := decodeRecord(rec, base); err == nil {
 				w.Write(rec)
 				size += int64(len(rec))
 			}
@@ -864,6 +860,29 @@ func (hc *headerCache) String() string {
 	return "entries=" + strconv.Itoa(len(hc.m)) + " records=" + strconv.Itoa(hc.records) +
 		" bytes=" + strconv.FormatInt(hc.end, 10) + " damaged=" + strconv.FormatBool(hc.damaged) +
 		" in-turn=" + strconv.Itoa(hc.inTurn)
+}
+
+// numbered yields the base of each listed message that has a UID, in
+// UID order: an adopted index's snapshot as it is, without its maps.
+func (f *Folder) numbered() iter.Seq[string] {
+	return func(yield func(string) bool) {
+		if z := f.lazy; z != nil {
+			for _, m := range z.msgs {
+				if !yield(m.Base) {
+					return
+				}
+			}
+			return
+		}
+		for _, ent := range f.ul.order {
+			if _, ok := f.names[ent.base]; !ok || f.ul.uids[ent.base] != ent.uid {
+				continue
+			}
+			if !yield(ent.base) {
+				return
+			}
+		}
+	}
 }
 
 // listedCount is the number of messages of the last snapshot, 0 before

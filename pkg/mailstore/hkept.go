@@ -123,7 +123,7 @@ func (kp Keeper) Keep(k Kept) {
 			return
 		}
 		e = hcEntry{ino: kp.ino, size: kp.size, mtime: kp.mtim, whole: whole, structure: k.Structure, envelope: k.Envelope}
-		if hc.trusted && strings.HasPrefix(f.names[kp.base], "cur/") {
+		if rel, _ := f.relOf(kp.base); hc.trusted && strings.HasPrefix(rel, "cur/") {
 			e.stamp = hc.cur
 		}
 		hdr, sl = kept, hcSlot{}

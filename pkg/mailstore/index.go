@@ -225,6 +225,46 @@ type lazyListing struct {
 	gen   uint64    // the UID list's gen when adopted
 }
 
+// rel returns the file ("cur/NAME") of base in the adopted listing,
+// without its maps, when base is one of the listing's own strings (the
+// Base of a Message of its snapshot, which is part of the line that names
+// the file): it is found by where it lies in body. For any other string it
+// reports false, and the caller looks in the maps.
+func (z *lazyListing) rel(base string) (string, bool) {
+	if base == "" || len(z.body) < 4 {
+		return "", false
+	}
+	start := uintptr(unsafe.Pointer(unsafe.StringData(z.body)))
+	p := uintptr(unsafe.Pointer(unsafe.StringData(base)))
+	if p < start+4 || p+uintptr(len(base)) > start+uintptr(len(z.body)) {
+		return "", false
+	}
+	off := int(p - start)
+	line := z.body[off:]
+	if z.body[off-4:off] != "cur/" {
+		return "", false
+	}
+	if nl := strings.IndexByte(line, '\n'); nl >= 0 {
+		line = line[:nl]
+	}
+	if b, _ := splitName(line); b != base {
+		return "", false
+	}
+	return z.body[off-4 : off+len(line)], true
+}
+
+// relOf returns the file of base in the listing: "cur/NAME" or "new/NAME".
+func (f *Folder) relOf(base string) (string, bool) {
+	if f.lazy != nil {
+		if rel, ok := f.lazy.rel(base); ok {
+			return rel, true
+		}
+	}
+	f.load()
+	rel, ok := f.names[base]
+	return rel, ok
+}
+
 // listed reports whether f has a listing, built or not.
 func (f *Folder) listed() bool { return f.names != nil || f.lazy != nil }
 

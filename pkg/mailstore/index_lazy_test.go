@@ -38,8 +38,17 @@ func TestFolderIndexLazy(t *testing.T) {
 		t.Fatalf("a poll of an unchanged folder: gen %d (was %d), lazy %v, %v", again.Gen, got.Gen, f.lazy != nil, err)
 	}
 
-	// A read builds the maps.
-	if data, _, err := f.Read(want.Msgs[2].Base); err != nil || string(data) != "Subject: 2\r\n\r\nbody\r\n" {
+	// A read of a message of the snapshot finds its file in the index's
+	// text; a name from elsewhere builds the maps.
+	for i, m := range got.Msgs {
+		if data, _, err := f.Read(m.Base); err != nil || string(data) != fmt.Sprintf("Subject: %d\r\n\r\nbody\r\n", i) {
+			t.Fatalf("read %q, %v", data, err)
+		}
+	}
+	if f.lazy == nil || f.names != nil {
+		t.Fatal("reading the snapshot's messages built the maps")
+	}
+	if data, _, err := f.Read(strings.Clone(want.Msgs[2].Base)); err != nil || string(data) != "Subject: 2\r\n\r\nbody\r\n" {
 		t.Fatalf("read %q, %v", data, err)
 	}
 	if f.lazy != nil || len(f.names) != 6 || len(f.ul.uids) != 6 {
@@ -126,5 +135,41 @@ func TestFolderIndexLazyKept(t *testing.T) {
 	}
 	if snap, _, err = b.Sync(true); err != nil || snap.Msgs[0].Flags != "F" {
 		t.Fatalf("the other session does not see the change: %+v, %v", snap.Msgs, err)
+	}
+}
+
+// TestLazyHeadersAndRenames: a header batch over an adopted index (the
+// first search of a new process) reads every message and records it in
+// the header cache, stamped, without building the listing's maps; a file
+// another process renamed meanwhile is found again by a rescan.
+func TestLazyHeadersAndRenames(t *testing.T) {
+	s, _, _ := settledInbox(t, 6)
+	f, got := lazyInbox(t, s)
+	end := f.HeaderBatch()
+	for i, m := range got.Msgs {
+		h, _, err := f.ReadHeaderFields(m.Base, []string{"subject"})
+		if err != nil || !strings.Contains(string(h), fmt.Sprintf("Subject: %d\r\n", i)) {
+			t.Fatalf("header %d: %q %v", i, h, err)
+		}
+	}
+	if err := end(); err != nil {
+		t.Fatal(err)
+	}
+	if f.lazy == nil || f.names != nil {
+		t.Fatal("the header batch built the maps")
+	}
+	if f.hc.records != len(got.Msgs) {
+		t.Fatalf("header cache: %v", f.hc)
+	}
+
+	other := inbox(t, s)
+	if _, _, err := other.Sync(false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := other.SetFlags(strings.Clone(got.Msgs[3].Base), func(o Flags) Flags { return o.With("F", "") }); err != nil {
+		t.Fatal(err)
+	}
+	if data, _, err := f.Read(got.Msgs[3].Base); err != nil || string(data) != "Subject: 3\r\n\r\nbody\r\n" {
+		t.Fatalf("read after another process's rename: %q, %v", data, err)
 	}
 }

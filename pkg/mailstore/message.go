@@ -22,9 +22,10 @@ var ErrGone = errors.New("message no longer exists")
 
 // path returns the current file of base, rescanning once if it moved.
 func (f *Folder) path(base string, rescan bool) (string, error) {
-	f.load()
-	if rel, ok := f.names[base]; ok && !rescan {
-		return filepath.Join(f.Dir, rel), nil
+	if !rescan {
+		if rel, ok := f.relOf(base); ok {
+			return filepath.Join(f.Dir, rel), nil
+		}
 	}
 	if _, err := f.scan(); err != nil {
 		return "", err
