@@ -169,7 +169,10 @@ func (f *Folder) keep(snap Snapshot, scanned, adopted bool) Snapshot {
 	snap.Gen = f.gen
 	f.snap = &snap
 	if scanned {
-		f.saveIndex(snap)
+		if x := f.saveIndex(snap); x != nil {
+			snap = f.compact(x, snap)
+			f.snap = &snap
+		}
 	}
 	if scanned || adopted {
 		f.keepListing(snap)

@@ -82,7 +82,7 @@ const (
 	hcSlack         = 64
 	hcMaxEntry      = 8192
 	hcChunk         = 1 << 20
-	hcPendingMax    = 4 << 20
+	hcPendingMax    = 1 << 20
 	hcLockWait      = time.Second
 	hcMaxStructure  = 16384 // a larger structure is not kept
 	hcMaxEnvelope   = 16384 // nor a larger envelope
