@@ -81,7 +81,7 @@ const (
 	hcMagic         = "mailsrv-headers 2\n"
 	hcSlack         = 64
 	hcMaxEntry      = 8192
-	hcChunk         = 1 << 20
+	hcChunk         = 256 << 10
 	hcPendingMax    = 1 << 20
 	hcLockWait      = time.Second
 	hcMaxStructure  = 16384 // a larger structure is not kept
