@@ -142,6 +142,7 @@ func (f *Folder) sync(claim bool) (Snapshot, []string, error) {
 		}
 	}
 	var missing []string
+	f.ul.index()
 	for b := range f.names {
 		if _, ok := f.ul.uids[b]; !ok {
 			missing = append(missing, b)
@@ -226,6 +227,7 @@ func statDir(p string) (dirStamp, error) {
 // number of listed messages in it (each base once: a base listed twice in
 // the UID list keeps its first UID).
 func (f *Folder) snapshot() (s Snapshot, matched int) {
+	f.ul.index() // dups
 	s = Snapshot{Validity: f.ul.validity, Next: f.ul.next, Msgs: make([]Message, 0, len(f.names))}
 	for _, e := range f.ul.order {
 		rel, ok := f.names[e.base]

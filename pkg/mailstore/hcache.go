@@ -875,7 +875,7 @@ func (f *Folder) numbered() iter.Seq[string] {
 			return
 		}
 		for _, ent := range f.ul.order {
-			if _, ok := f.names[ent.base]; !ok || f.ul.uids[ent.base] != ent.uid {
+			if _, ok := f.names[ent.base]; !ok || f.ul.uidOf(ent.base) != ent.uid {
 				continue
 			}
 			if !yield(ent.base) {

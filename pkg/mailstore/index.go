@@ -106,7 +106,6 @@ func (f *Folder) CacheErr() error { return f.cacheErr }
 // listing may be kept (settled stamps, nothing in new/, all numbered, snap
 // made of it).
 func (f *Folder) writeIndex(snap Snapshot) ([]byte, error) {
-	f.ul.index() // dups is known from here on
 	var b bytes.Buffer
 	b.Grow(128 + len(f.ul.header) + len(f.ul.order)*(len(f.ul.order[0].base)+24))
 	fmt.Fprintf(&b, "S %s %s %d %d\n", f.stamps[0], f.stamps[1], f.scanned.UnixNano(), f.seenNext)
@@ -117,7 +116,12 @@ func (f *Folder) writeIndex(snap Snapshot) ([]byte, error) {
 	b.WriteString(f.ul.header)
 	headLen := b.Len()
 	var num [12]byte
-	ordered := len(f.ordered) == len(f.ul.order) && !f.ul.dups // numberFirst's (first.go)
+	// numberFirst's (first.go): every line its own base, in the order
+	// listed, without the map of UIDs. Otherwise dups must be known.
+	ordered := len(f.ordered) == len(f.ul.order)
+	if !ordered {
+		f.ul.index()
+	}
 	for i, e := range f.ul.order {
 		b.Write(strconv.AppendUint(num[:0], uint64(e.uid), 10))
 		b.WriteByte(' ')
@@ -125,7 +129,7 @@ func (f *Folder) writeIndex(snap Snapshot) ([]byte, error) {
 		// fewer per message).
 		if ordered {
 			b.WriteString(f.ordered[i])
-		} else if rel, ok := f.names[e.base]; ok && (!f.ul.dups || f.ul.uids[e.base] == e.uid) {
+		} else if rel, ok := f.names[e.base]; ok && (!f.ul.dups || f.ul.uidOf(e.base) == e.uid) {
 			b.WriteString(rel)
 		} else {
 			b.WriteString(e.base)

@@ -66,6 +66,8 @@ func TestBuildAsRead(t *testing.T) {
 		t.Fatal(err)
 	}
 	same := func(a, b *uidList) bool {
+		a.index() // the map is built when first needed
+		b.index()
 		return a.validity == b.validity && a.next == b.next && a.ino == b.ino && a.offset == b.offset &&
 			a.header == b.header && a.dups == b.dups && slices.Equal(a.order, b.order) && fmt.Sprint(a.uids) == fmt.Sprint(b.uids)
 	}
@@ -83,7 +85,8 @@ func TestBuildAsRead(t *testing.T) {
 }
 
 // TestBuildDuplicate gives build a base twice, apart (no caller does): the
-// file lists it twice, and in memory as on reading its first UID counts.
+// file lists it twice, and in memory (once its map is built) as on
+// reading its first UID counts.
 func TestBuildDuplicate(t *testing.T) {
 	dir := t.TempDir()
 	var l uidList
@@ -95,6 +98,7 @@ func TestBuildDuplicate(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, x := range []*uidList{&l, &read} {
+		x.index()
 		if x.uids["a"] != 1 || x.uids["b"] != 2 || x.uids["c"] != 4 || !x.dups || len(x.order) != 4 || x.next != 5 || x.validity != 7 {
 			t.Errorf("%+v", *x)
 		}

@@ -262,7 +262,7 @@ func (f *Folder) register(bases []string) ([]uint32, error) {
 	}
 	uids := make([]uint32, len(bases))
 	for i, b := range bases {
-		uids[i] = f.ul.uids[b]
+		uids[i] = f.ul.uidOf(b)
 	}
 	return uids, nil
 }
