@@ -70,6 +70,7 @@ func (f *Folder) Sync(claim bool) (Snapshot, []string, error) {
 func (f *Folder) sync(claim bool) (Snapshot, []string, error) {
 	var recent, rels []string
 	scanned, adopted := false, false
+	first := !f.listed() && f.peek == nil // this Folder's first listing (keep)
 	if f.peek != nil {
 		f.adoptPeek()
 	}
@@ -119,7 +120,7 @@ func (f *Folder) sync(claim bool) (Snapshot, []string, error) {
 	if err == nil && f.ul.validity != 0 && f.lazy != nil && f.ul.gen == f.lazy.gen {
 		// An adopted index, and the UID list as it was read with it:
 		// the snapshot needs no maps (index.go).
-		return f.keep(f.lazySnapshot(), scanned, adopted), recent, nil
+		return f.keep(f.lazySnapshot(), scanned, adopted, first), recent, nil
 	}
 	f.load()
 	if err == nil && f.ul.validity == 0 && scanned {
@@ -130,7 +131,7 @@ func (f *Folder) sync(claim bool) (Snapshot, []string, error) {
 		if !ok {
 			snap, _ = f.snapshot()
 		}
-		snap = f.keep(snap, scanned, adopted)
+		snap = f.keep(snap, scanned, adopted, first)
 		f.ordered = nil
 		return snap, recent, nil
 	}
@@ -138,7 +139,7 @@ func (f *Folder) sync(claim bool) (Snapshot, []string, error) {
 		// The common case: every listed message has its UID already, as
 		// the snapshot's pass over the list shows; then missing is empty.
 		if snap, matched := f.snapshot(); matched == len(f.names) {
-			return f.keep(snap, scanned, adopted), recent, nil
+			return f.keep(snap, scanned, adopted, first), recent, nil
 		}
 	}
 	var missing []string
@@ -159,21 +160,21 @@ func (f *Folder) sync(claim bool) (Snapshot, []string, error) {
 		}
 	}
 	snap, _ := f.snapshot()
-	return f.keep(snap, scanned, adopted), recent, nil
+	return f.keep(snap, scanned, adopted, first), recent, nil
 }
 
 // keep makes snap the folder's current snapshot, and keeps the listing for
 // other sessions (and, when it was just taken, other processes: index.go)
-// when it was just taken or read from the index.
-func (f *Folder) keep(snap Snapshot, scanned, adopted bool) Snapshot {
+// when it was just taken or read from the index. The first listing of the
+// Folder (a SELECT that found no index) then takes the index's compact
+// form; later ones keep their maps, which the next change compares with.
+func (f *Folder) keep(snap Snapshot, scanned, adopted, first bool) Snapshot {
 	f.gen++
 	snap.Gen = f.gen
 	f.snap = &snap
-	if scanned {
-		if x := f.saveIndex(snap); x != nil {
-			snap = f.compact(x, snap)
-			f.snap = &snap
-		}
+	if body := f.saveIndex(snap, scanned); body != nil && first {
+		snap = f.compact(body, snap)
+		f.snap = &snap
 	}
 	if scanned || adopted {
 		f.keepListing(snap)

@@ -51,11 +51,14 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 // errBadIndex marks an index that does not parse.
 var errBadIndex = errors.New("folder index damaged")
 
-// saveIndex writes the index after a listing that may be kept: nothing in
-// new/, both stamps settled, every listed message in snap. A failure is
-// kept for CacheErr: the folder works without the index. It returns the
-// index as written, parsed, or nil.
-func (f *Folder) saveIndex(snap Snapshot) *index {
+// saveIndex writes the index after a listing (scanned) that may be kept:
+// nothing in new/, both stamps settled, every listed message in snap. A
+// failure is kept for CacheErr: the folder works without the index. It
+// returns what it wrote after the file's first line, or nil.
+func (f *Folder) saveIndex(snap Snapshot, scanned bool) []byte {
+	if !scanned {
+		return nil
+	}
 	f.load()
 	if len(snap.Msgs) != len(f.names) || len(f.ul.order) == 0 || f.ul.damaged {
 		return nil
@@ -77,20 +80,21 @@ func (f *Folder) saveIndex(snap Snapshot) *index {
 		f.cacheErr = err
 		return nil
 	}
-	x, err := parseIndexBody(unsafe.String(unsafe.SliceData(body), len(body)))
-	if err != nil || !slices.Equal(x.msgs, snap.Msgs) {
-		return nil // the next process would not adopt it either
-	}
-	return x
+	return body
 }
 
 // compact gives f, after a listing, the form of an adopted index (adopt),
-// from the index it just wrote: the snapshot's names then lie in the
-// index's text, and the listing's strings and the maps of names and UIDs
-// are garbage (about 20 MB for 100,000 messages, twice that in a peak of
-// Go's heap). The maps are built again only when something needs them
-// (load), which a session reading and searching its messages does not.
-func (f *Folder) compact(x *index, snap Snapshot) Snapshot {
+// from body, the index it just wrote: the snapshot's names then lie in
+// the index's text, and the listing's strings and the maps of names and
+// UIDs are garbage (about 20 MB for 100,000 messages, twice that in a
+// peak of Go's heap). The maps are built again only when something needs
+// them (load), which a session reading and searching its messages does
+// not. snap is kept if the index does not give it back.
+func (f *Folder) compact(body []byte, snap Snapshot) Snapshot {
+	x, err := parseIndexBody(unsafe.String(unsafe.SliceData(body), len(body)))
+	if err != nil || !slices.Equal(x.msgs, snap.Msgs) {
+		return snap // the next process would not adopt it either
+	}
 	f.adopt(x)
 	snap.Msgs = f.lazy.msgs
 	return snap

@@ -2,6 +2,8 @@ package mailstore
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -171,5 +173,51 @@ func TestLazyHeadersAndRenames(t *testing.T) {
 	}
 	if data, _, err := f.Read(got.Msgs[3].Base); err != nil || string(data) != "Subject: 3\r\n\r\nbody\r\n" {
 		t.Fatalf("read after another process's rename: %q, %v", data, err)
+	}
+}
+
+// TestFirstListingCompact: a Folder's first listing that writes the index
+// takes the index's compact form (as a new process adopting it would),
+// with the same snapshot; a later listing of the same Folder, after a
+// change, keeps its maps for the next change to compare with.
+func TestFirstListingCompact(t *testing.T) {
+	s := newStore(t)
+	deliver(t, s.Root, 5)
+	if _, _, err := inbox(t, s).Sync(true); err != nil { // moves new/ to cur/
+		t.Fatal(err)
+	}
+	time.Sleep(1100 * time.Millisecond)
+	if err := os.Remove(filepath.Join(s.Root, IndexName)); err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
+	forgetListings()
+	f := inbox(t, s)
+	snap, _, err := f.Sync(true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.lazy == nil || f.names != nil || f.ul.uids != nil {
+		t.Fatalf("the first listing kept its maps: lazy %v, %d names", f.lazy != nil, len(f.names))
+	}
+	if &snap.Msgs[0] != &f.lazy.msgs[0] || len(snap.Msgs) != 5 {
+		t.Fatal("the snapshot is not the compact form's")
+	}
+	forgetListings()
+	if again, adopted := newProcessSync(t, s, f.scanned); !adopted || fmt.Sprint(again.Msgs) != fmt.Sprint(snap.Msgs) {
+		t.Fatalf("a new process: adopted %v, %v, want %v", adopted, again.Msgs, snap.Msgs)
+	}
+
+	// A change, settled, listed again by the same Folder.
+	if _, err := f.SetFlags(snap.Msgs[1].Base, func(o Flags) Flags { return o.With("F", "") }); err != nil {
+		t.Fatal(err)
+	}
+	deliver(t, s.Root, 1)
+	time.Sleep(1100 * time.Millisecond)
+	snap, _, err = f.Sync(true)
+	if err != nil || len(snap.Msgs) != 6 || snap.Msgs[1].Flags != "F" {
+		t.Fatalf("after a change: %+v, %v", snap.Msgs, err)
+	}
+	if f.lazy != nil || len(f.names) != 6 {
+		t.Fatalf("a later listing: lazy %v, %d names", f.lazy != nil, len(f.names))
 	}
 }

@@ -129,7 +129,7 @@ func (f *Folder) PeekedSnapshot() (Snapshot, error) {
 		f.names, f.lazy = nil, nil
 		return Snapshot{}, ErrIndexChanged
 	}
-	return f.keep(snap, false, true), nil
+	return f.keep(snap, false, true, false), nil
 }
 
 // numbers reports whether s has the count, UIDVALIDITY and UIDNEXT of sum:
