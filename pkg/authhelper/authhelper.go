@@ -74,6 +74,10 @@ func Serve(r io.Reader, w io.Writer, cfg *config.Config, log *slog.Logger) error
 		if err == io.EOF {
 			return nil
 		}
+		if errors.Is(err, errTooLong) {
+			// Said before the end, so that the other side knows why.
+			return errors.Join(err, writeAnswer(bw, answer{Error: "request too long"}))
+		}
 		if err != nil {
 			return err
 		}
@@ -83,18 +87,33 @@ func Serve(r io.Reader, w io.Writer, cfg *config.Config, log *slog.Logger) error
 			ans.Error = "bad request"
 		} else {
 			ans = handle(backend, cfg, req)
+			if req.Op == "check" {
+				log.Debug("check", "user", loggedUser(req.User), "found", ans.Found, "error", ans.Error != "")
+			}
 		}
-		out, err := json.Marshal(ans)
-		if err != nil {
-			return err
-		}
-		if _, err := bw.Write(append(out, '\n')); err != nil {
-			return err
-		}
-		if err := bw.Flush(); err != nil {
+		if err := writeAnswer(bw, ans); err != nil {
 			return err
 		}
 	}
+}
+
+func writeAnswer(bw *bufio.Writer, ans answer) error {
+	out, err := json.Marshal(ans)
+	if err != nil {
+		return err
+	}
+	if _, err := bw.Write(append(out, '\n')); err != nil {
+		return err
+	}
+	return bw.Flush()
+}
+
+// loggedUser bounds a user name in the log: it is client input.
+func loggedUser(user string) string {
+	if len(user) > 128 {
+		return user[:128] + "..."
+	}
+	return user
 }
 
 func handle(b auth.UsersBackend, cfg *config.Config, req request) answer {
@@ -130,6 +149,8 @@ func handle(b auth.UsersBackend, cfg *config.Config, req request) answer {
 	return answer{Found: true, Addr: u.Addr.String(), Attrs: attrs}
 }
 
+var errTooLong = fmt.Errorf("authhelper: line longer than %d bytes", MaxLine)
+
 // readLine reads one line of at most MaxLine bytes, without its newline.
 func readLine(br *bufio.Reader) ([]byte, error) {
 	var buf []byte
@@ -137,7 +158,7 @@ func readLine(br *bufio.Reader) ([]byte, error) {
 		chunk, err := br.ReadSlice('\n')
 		buf = append(buf, chunk...)
 		if len(buf) > MaxLine {
-			return nil, fmt.Errorf("authhelper: line longer than %d bytes", MaxLine)
+			return nil, errTooLong
 		}
 		if err == nil {
 			return bytes.TrimRight(buf, "\r\n"), nil
