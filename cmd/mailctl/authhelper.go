@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 
 	"github.com/urfave/cli/v2"
@@ -62,6 +63,10 @@ func listenAuth(c *cli.Context, cfg *config.Config, log *slog.Logger) error {
 		owner = &a
 	}
 	limit := authhelper.KeepArgonMemory()
+	if err := os.MkdirAll(filepath.Dir(c.String("listen")), 0o755); err != nil {
+		log.Error("auth service not started", "err", err)
+		return cli.Exit("", 73)
+	}
 	ln, err := authhelper.Listen(c.String("listen"), owner)
 	if err != nil {
 		log.Error("auth service not started", "err", err)

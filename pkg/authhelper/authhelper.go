@@ -129,6 +129,7 @@ func handle(b auth.UsersBackend, cfg *config.Config, req request) answer {
 		u, found, err = cfg.LookupUser(a.Key())
 	case "check":
 		u, err = b.Check(context.Background(), req.User, req.Password)
+		afterCheck()
 		found = err == nil
 		if errors.Is(err, auth.ErrMismatch) {
 			return answer{}

@@ -1,0 +1,106 @@
+package e2e
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// authSockIMAP logs in with imaplib: SCRAM-SHA-256 on offer, a wrong
+// password refused, the right one accepted, INBOX selected.
+const authSockIMAP = `
+import imaplib, sys
+host, port, user, pw = sys.argv[1:5]
+m = imaplib.IMAP4(host, int(port), timeout=60)
+assert "AUTH=SCRAM-SHA-256" in m.capabilities, m.capabilities
+try:
+    m.login(user, "wrong " + pw)
+    raise SystemExit("wrong password accepted")
+except imaplib.IMAP4.error as e:
+    assert "[AUTHENTICATIONFAILED]" in str(e), e
+m.logout()
+m = imaplib.IMAP4(host, int(port), timeout=60)
+m.login(user, pw)
+typ, data = m.select("INBOX")
+assert typ == "OK" and data[0] == b"1", (typ, data)
+m.logout()
+print("ok")
+`
+
+// authSockPOP3 does the same with poplib: SASL SCRAM-SHA-256 in CAPA,
+// USER/PASS wrong then right.
+const authSockPOP3 = `
+import poplib, sys
+host, port, user, pw = sys.argv[1:5]
+p = poplib.POP3(host, int(port), timeout=60)
+caps = p.capa()
+assert "SCRAM-SHA-256" in caps.get("SASL", []), caps
+p.user(user)
+try:
+    p.pass_("wrong " + pw)
+    raise SystemExit("wrong password accepted")
+except poplib.error_proto as e:
+    assert b"[AUTH]" in e.args[0], e
+p = poplib.POP3(host, int(port), timeout=60)
+p.user(user)
+p.pass_(pw)
+assert p.stat()[0] == 1, p.stat()
+p.quit()
+print("ok")
+`
+
+// The auth service (mailctl auth-helper --listen on ROOT/run/auth.sock,
+// the default socket of imapd and pop3d) checks the passwords of imapd
+// under tcpserver (a process per connection) and of pop3d --listen, as
+// its log shows (one line per check, right and wrong), while SCRAM stays
+// on offer; it upgrades demo's line (SCRAM keys added). Once it has
+// stopped, the daemons check passwords themselves.
+func TestAuthServiceIMAPPOP3(t *testing.T) {
+	r := newRoot(t)
+	imapDeliver(t, r.mailbox("demo"), filepath.Join(imapTestdata, "simple.eml"))
+	sock := filepath.Join(r.Dir, "run", "auth.sock")
+	helper := r.start("mailctl", "auth-helper", "--listen", sock, "--debug")
+	waitFor(t, 20*time.Second, "the auth socket", func() bool { return contains(helper.Log(), "auth service listening") })
+
+	checks := func(found string) int {
+		re := regexp.MustCompile(`(?m)^.* msg=check .* user=demo@example.test found=` + found + ` `)
+		return len(re.FindAllString(helper.Log(), -1))
+	}
+	imapAddr := imapTcpserver(t, r, nil)
+	host, port, _ := strings.Cut(imapAddr, ":")
+	if out, err := python(t, authSockIMAP, host, port, "demo@example.test", DemoPassword); err != nil || strings.TrimSpace(out) != "ok" {
+		t.Fatalf("imaplib: %v\n%s", err, out)
+	}
+	if ok, bad := checks("true"), checks("false"); ok != 1 || bad != 1 {
+		t.Fatalf("after IMAP: the service logged %d right and %d wrong checks, want 1 and 1:\n%s", ok, bad, helper.Log())
+	}
+	if !contains(readFile(t, filepath.Join(r.Dir, "etc", "users")), "scram-sha-256=") {
+		t.Error("demo's line was not upgraded by the service")
+	}
+
+	pop3d, popAddr := r.pop3Start("--debug")
+	host, port, _ = strings.Cut(popAddr, ":")
+	if out, err := python(t, authSockPOP3, host, port, "demo@example.test", DemoPassword); err != nil || strings.TrimSpace(out) != "ok" {
+		t.Fatalf("poplib: %v\n%s", err, out)
+	}
+	if ok, bad := checks("true"), checks("false"); ok != 2 || bad != 2 {
+		t.Fatalf("after POP3: the service logged %d right and %d wrong checks, want 2 and 2:\n%s", ok, bad, helper.Log())
+	}
+	if contains(pop3d.Log(), "auth service not available") {
+		t.Errorf("pop3d did not use the service:\n%s", pop3d.Log())
+	}
+
+	helper.Stop()
+	if _, err := os.Lstat(sock); !os.IsNotExist(err) {
+		t.Errorf("socket left after the service stopped: %v", err)
+	}
+	if out, err := python(t, authSockPOP3, host, port, "demo@example.test", DemoPassword); err != nil || strings.TrimSpace(out) != "ok" {
+		t.Fatalf("poplib without the service: %v\n%s", err, out)
+	}
+	if n := strings.Count(pop3d.Log(), "auth service not available"); n != 1 {
+		t.Errorf("pop3d logged the missing service %d times, want once:\n%s", n, pop3d.Log())
+	}
+}
