@@ -129,7 +129,8 @@ else
 	measure_dovecot
 fi
 echo "load average at end: $(load)" >&2
-echo "mailsrv's auth service (pid $apid) answered $(grep -c 'msg=check' "$work/auth.log" || true) password checks" >&2
+echo "mailsrv's auth service (pid $apid) answered $(grep -c 'msg=check' "$work/auth.log" || true) password checks;" \
+	"$(grep -E '^Vm(HWM|RSS)' "/proc/$apid/status" | tr -s ' \t\n' ' ')" >&2
 
 {
 	echo "$(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs, load average at the end $(load);" \

@@ -78,6 +78,7 @@ func listenAuth(c *cli.Context, cfg *config.Config, log *slog.Logger) error {
 			return cli.Exit("", 75)
 		}
 	}
+	authhelper.WarmUp(cfg)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	log.Info("auth service listening", "socket", c.String("listen"), "uid", os.Getuid(), "memory_limit", limit)
