@@ -2,11 +2,15 @@ package e2e
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"mailsrv/pkg/privsep"
 )
 
 // authSockIMAP logs in with imaplib: SCRAM-SHA-256 on offer, a wrong
@@ -103,4 +107,81 @@ func TestAuthServiceIMAPPOP3(t *testing.T) {
 	if n := strings.Count(pop3d.Log(), "auth service not available"); n != 1 {
 		t.Errorf("pop3d logged the missing service %d times, want once:\n%s", n, pop3d.Log())
 	}
+}
+
+// As mailctl init --system and the service definitions set it up: the
+// service started as root with --user mailsrv-mail makes the socket (0600,
+// owned by mailsrv-mail) and runs as that account; imapd --user
+// mailsrv-mail logs in through it; the smtpd account cannot even connect;
+// after a SIGKILL the stale socket is replaced by the next start.
+func TestAuthServiceLeastPrivilege(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Fatal("needs root, to create the system accounts and start the daemons as root")
+	}
+	r := newRoot(t)
+	r.libexec = systemLibexec(t)
+	openUp(t, r.Dir)
+	mailctlOK(t, r.Dir, "", "init", "--hostname", "mx.example.test", "--system",
+		"--queue-program", filepath.Join(r.libexec, "queue"))
+	mail, err := privsep.Lookup(privsep.MailUser)
+	if err != nil {
+		t.Fatal(err)
+	}
+	smtpdAcct, err := privsep.Lookup(privsep.SMTPDUser)
+	if err != nil {
+		t.Fatal(err)
+	}
+	imapDeliver(t, r.mailbox("demo"), filepath.Join(imapTestdata, "simple.eml"))
+	if err := exec.Command("chown", "-R", privsep.MailUser+":", r.mailbox("demo")).Run(); err != nil {
+		t.Fatal(err)
+	}
+	sock := filepath.Join(r.Dir, "run", "auth.sock")
+	startService := func() *Proc {
+		p := r.start("mailctl", "auth-helper", "--listen", sock, "--user", privsep.MailUser, "--debug")
+		waitFor(t, 20*time.Second, "the auth service", func() bool { return contains(p.Log(), "auth service listening") })
+		return p
+	}
+	helper := startService()
+	fi, err := os.Lstat(sock)
+	if err != nil || fi.Mode().Perm() != 0o600 || fileUID(t, sock) != mail.UID {
+		t.Fatalf("socket: %v %v uid %d, want 0600 owned by %s", fi.Mode(), err, fileUID(t, sock), mail.Name)
+	}
+	if ids := procUIDs(t, helper.cmd.Process.Pid); ids != strings.Repeat(strconv.Itoa(mail.UID)+" ", 4) {
+		t.Errorf("auth service uids %q, want all %d", ids, mail.UID)
+	}
+
+	imapAddr := freeAddr(t)
+	r.start("imapd", "--listen", imapAddr, "--user", privsep.MailUser)
+	waitListen(t, imapAddr)
+	host, port, _ := strings.Cut(imapAddr, ":")
+	login := func(p *Proc) {
+		t.Helper()
+		if out, err := python(t, authSockIMAP, host, port, "demo@example.test", DemoPassword); err != nil || strings.TrimSpace(out) != "ok" {
+			t.Fatalf("imaplib: %v\n%s", err, out)
+		}
+		want := regexp.MustCompile(`msg=check .*peer_uid=` + strconv.Itoa(mail.UID) + ` .*user=demo@example.test found=true `)
+		if !want.MatchString(p.Log()) {
+			t.Fatalf("no check from imapd (uid %d) in the service's log:\n%s", mail.UID, p.Log())
+		}
+	}
+	login(helper)
+
+	// /usr/bin/python3: a shim under /root (pyenv) is out of the account's reach.
+	cmd := exec.Command("/usr/bin/python3", "-c", `import socket, sys
+s = socket.socket(socket.AF_UNIX)
+try:
+    s.connect(sys.argv[1])
+    print("connected")
+except PermissionError:
+    print("permission denied")`, sock)
+	cmd.SysProcAttr = smtpdAcct.SysProcAttr()
+	if out, err := cmd.CombinedOutput(); err != nil || strings.TrimSpace(string(out)) != "permission denied" {
+		t.Errorf("%s connecting: %v %s", smtpdAcct.Name, err, out)
+	}
+
+	helper.Kill()
+	if _, err := os.Lstat(sock); err != nil {
+		t.Fatalf("after SIGKILL: %v, want the stale socket left", err)
+	}
+	login(startService())
 }
