@@ -94,9 +94,6 @@ func Serve(r io.Reader, w io.Writer, cfg *config.Config, log *slog.Logger) error
 		if err := writeAnswer(bw, ans); err != nil {
 			return err
 		}
-		if req.Op == "check" {
-			afterCheck() // once answered: the client need not wait for it
-		}
 	}
 }
 
@@ -132,6 +129,7 @@ func handle(b auth.UsersBackend, cfg *config.Config, req request) answer {
 		u, found, err = cfg.LookupUser(a.Key())
 	case "check":
 		u, err = b.Check(context.Background(), req.User, req.Password)
+		afterCheck()
 		found = err == nil
 		if errors.Is(err, auth.ErrMismatch) {
 			return answer{}
