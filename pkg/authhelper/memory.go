@@ -33,8 +33,8 @@ import (
 // check reuses them: a few faults a check, busy, 2 s apart or 130 s
 // apart (BenchmarkSocketCheck/keep). What stays resident is argon2's
 // memory times the checks that ran at once (at most auth.ArgonSlots, 2 on
-// a 2-core machine) plus a few MiB: 80 MiB of RSS after single logins
-// (bench/imap/run.sh), 140 MiB after two at once.
+// a 2-core machine) plus a few MiB: 80 MiB of RSS after single logins,
+// with a peak of 140 MiB from WarmUp's two computations (bench/imap/run.sh).
 //
 // The memory limit (SetMemoryLimit) is a safety net for what the
 // collections after checks do not cover (look-ups, many connections):
