@@ -66,9 +66,14 @@ var secretAttrs = []string{auth.AttrScramSHA256}
 // Passwords are checked by auth.UsersBackend, which also upgrades old
 // hashes when the helper may write etc/users.
 func Serve(r io.Reader, w io.Writer, cfg *config.Config, log *slog.Logger) error {
+	return serve(r, w, auth.UsersBackend{Config: cfg, Logger: log}, cfg, log)
+}
+
+// serve is Serve with the passwords checked by backend (FuzzServe's is
+// quick).
+func serve(r io.Reader, w io.Writer, backend auth.Backend, cfg *config.Config, log *slog.Logger) error {
 	br := bufio.NewReaderSize(r, 4096)
 	bw := bufio.NewWriter(w)
-	backend := auth.UsersBackend{Config: cfg, Logger: log}
 	for {
 		line, err := readLine(br)
 		if err == io.EOF {
@@ -116,7 +121,7 @@ func loggedUser(user string) string {
 	return user
 }
 
-func handle(b auth.UsersBackend, cfg *config.Config, req request) answer {
+func handle(b auth.Backend, cfg *config.Config, req request) answer {
 	var u config.User
 	var found bool
 	var err error
