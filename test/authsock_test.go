@@ -84,6 +84,14 @@ func TestAuthServiceIMAPPOP3(t *testing.T) {
 	if !contains(readFile(t, filepath.Join(r.Dir, "etc", "users")), "scram-sha-256=") {
 		t.Error("demo's line was not upgraded by the service")
 	}
+	// --auth-socket "": imapd checks by itself, the service is not asked.
+	host, port, _ = strings.Cut(imapTcpserver(t, r, nil, "--auth-socket", ""), ":")
+	if out, err := python(t, authSockIMAP, host, port, "demo@example.test", DemoPassword); err != nil || strings.TrimSpace(out) != "ok" {
+		t.Fatalf("imaplib, --auth-socket \"\": %v\n%s", err, out)
+	}
+	if ok, bad := checks("true"), checks("false"); ok != 1 || bad != 1 {
+		t.Fatalf("with --auth-socket \"\": the service logged %d right and %d wrong checks, want still 1 and 1", ok, bad)
+	}
 
 	pop3d, popAddr := r.pop3Start("--debug")
 	host, port, _ = strings.Cut(popAddr, ":")

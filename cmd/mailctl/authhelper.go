@@ -10,6 +10,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"mailsrv/pkg/admin"
 	"mailsrv/pkg/authhelper"
 	"mailsrv/pkg/config"
 	"mailsrv/pkg/privsep"
@@ -39,8 +40,7 @@ func authHelperCommand() *cli.Command {
 				return listenAuth(c, cfg, log)
 			}
 			if c.String("user") != "" {
-				log.Error("--user needs --listen")
-				return cli.Exit("", 64)
+				return admin.Usagef("auth-helper: --user needs --listen")
 			}
 			if err := authhelper.Serve(os.Stdin, os.Stdout, cfg, log); err != nil {
 				log.Error("auth helper stopped", "err", err)
