@@ -164,9 +164,9 @@ const (
 )
 
 // Mailboxes is what imapd and pop3d set up alike from their flags (--root,
-// --tls, --checkpassword, --auth-socket, --listen, --user): the root's control files,
-// TLS, and logins, throttled, through the checkpassword program when one
-// is named.
+// --tls, --checkpassword, --auth-socket, --listen, --user): the root's
+// control files, TLS, and logins, throttled, through the checkpassword
+// program when one is named, else through the auth service (AuthSocket).
 type Mailboxes struct {
 	Config     *config.Config
 	TLS        *tls.Config
