@@ -339,26 +339,21 @@ func TestSocketOversizedLine(t *testing.T) {
 	}
 }
 
-// MaxConns: one more connection is closed at once and logged; an idle
-// connection is closed after IdleTimeout.
-func TestSocketLimits(t *testing.T) {
-	cfg := testRoot(t)
-	path, logs := service(t, cfg, "", func(s *SocketServer) {
-		s.MaxConns = 1
-		s.IdleTimeout = 300 * time.Millisecond
-	})
+// MaxConns: one more connection is closed at once and logged.
+func TestSocketMaxConns(t *testing.T) {
+	path, logs := service(t, testRoot(t), "", func(s *SocketServer) { s.MaxConns = 1 })
 	first, err := net.Dial("unix", path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer first.Close()
+	if err := first.SetDeadline(time.Now().Add(time.Minute)); err != nil { // hang guard
+		t.Fatal(err)
+	}
 	if _, err := io.WriteString(first, `{"op":"lookup","user":"bob@example.org"}`+"\n"); err != nil {
 		t.Fatal(err)
 	}
 	br := bufio.NewReader(first)
-	if err := first.SetDeadline(time.Now().Add(time.Minute)); err != nil { // hang guard
-		t.Fatal(err)
-	}
 	if line, err := br.ReadString('\n'); err != nil || !strings.Contains(line, `"found":true`) {
 		t.Fatalf("first: %q %v", line, err)
 	}
@@ -376,9 +371,29 @@ func TestSocketLimits(t *testing.T) {
 	if !strings.Contains(logs.String(), "too many connections") {
 		t.Errorf("not logged:\n%s", logs)
 	}
-	// The first, idle, is closed by the service (before the hang guard).
-	if line, err := br.ReadString('\n'); line != "" || !errors.Is(err, io.EOF) {
-		t.Fatalf("idle connection: %q %v, want EOF", line, err)
+	// The first is still served.
+	if _, err := io.WriteString(first, `{"op":"lookup","user":"alice@example.org"}`+"\n"); err != nil {
+		t.Fatal(err)
+	}
+	if line, err := br.ReadString('\n'); err != nil || !strings.Contains(line, `"found":false`) {
+		t.Fatalf("first, again: %q %v", line, err)
+	}
+}
+
+// A connection that sends nothing for IdleTimeout is closed by the
+// service.
+func TestSocketIdleTimeout(t *testing.T) {
+	path, _ := service(t, testRoot(t), "", func(s *SocketServer) { s.IdleTimeout = 200 * time.Millisecond })
+	conn, err := net.Dial("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if err := conn.SetDeadline(time.Now().Add(time.Minute)); err != nil { // hang guard
+		t.Fatal(err)
+	}
+	if n, err := conn.Read(make([]byte, 10)); n != 0 || !errors.Is(err, io.EOF) {
+		t.Fatalf("idle connection: %d %v, want EOF", n, err)
 	}
 }
 
