@@ -3,6 +3,7 @@ package authhelper
 import (
 	"context"
 	"math"
+	"net"
 	"runtime/debug"
 	"syscall"
 	"testing"
@@ -78,4 +79,39 @@ func minorFaults() int64 {
 		return 0
 	}
 	return ru.Minflt
+}
+
+// BenchmarkSocketLookup is what a connection per request costs beside
+// the request itself: a look-up (no argon2) on a new connection each
+// time, as SocketBackend does for checks, and on one kept connection.
+func BenchmarkSocketLookup(b *testing.B) {
+	path, _ := service(b, testRoot(b), "", nil)
+	lookup := func(c *Client) {
+		if _, found, err := c.Lookup("bob@example.org"); err != nil || !found {
+			b.Fatal(found, err)
+		}
+	}
+	b.Run("dial-each", func(b *testing.B) {
+		for b.Loop() {
+			conn, err := net.Dial("unix", path)
+			if err != nil {
+				b.Fatal(err)
+			}
+			lookup(NewClient(conn, conn))
+			if err := conn.Close(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("one-connection", func(b *testing.B) {
+		conn, err := net.Dial("unix", path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer conn.Close()
+		c := NewClient(conn, conn)
+		for b.Loop() {
+			lookup(c)
+		}
+	})
 }

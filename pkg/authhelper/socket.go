@@ -17,8 +17,10 @@ import (
 
 // SocketBackend checks passwords through the service on the Unix socket
 // Path (imapd's and pop3d's side), one connection per check: it costs
-// about 0.1 ms against an argon2 check of 70 ms, and leaves nothing to
-// pool or to break between logins. When the service is not there (no
+// about 0.1 ms (BenchmarkSocketLookup: 0.11 ms a look-up on a new
+// connection, 0.025 on a kept one) against an argon2 check of 60-130 ms,
+// and leaves nothing to pool or to break between logins. Local must be
+// set. When the service is not there (no
 // socket, a stale one, or it closes the connection before answering: it
 // refused this process's account), the password is checked by Local, in
 // this process, as without the service; that is logged once. A service
