@@ -5,6 +5,12 @@
 // (mailsrv-mail), and talked to on its stdin and stdout for as long as the
 // daemon lives. Hashes and SCRAM keys never leave the helper.
 //
+// The same helper also runs as a service, `mailctl auth-helper --listen
+// ROOT/run/auth.sock` (SocketServer, listen.go), for imapd and pop3d
+// (SocketBackend, socket.go): one long-lived process where argon2's
+// memory stays resident (KeepArgonMemory, memory.go), instead of being
+// faulted in by the process of every session.
+//
 // The protocol is one JSON object a line each way, a request then its
 // answer, at most MaxLine bytes:
 //
