@@ -66,14 +66,18 @@ print("ok")
 // the default socket of imapd and pop3d) checks the passwords of imapd
 // under tcpserver (a process per connection) and of pop3d --listen, as
 // its log shows (one line per check, right and wrong), while SCRAM stays
-// on offer; it upgrades demo's line (SCRAM keys added). Once it has
-// stopped, the daemons check passwords themselves.
+// on offer; it upgrades demo's line (SCRAM keys added). A second service
+// on the same socket exits 75. Once the service has stopped, the daemons
+// check passwords themselves.
 func TestAuthServiceIMAPPOP3(t *testing.T) {
 	r := newRoot(t)
 	imapDeliver(t, r.mailbox("demo"), filepath.Join(imapTestdata, "simple.eml"))
 	sock := filepath.Join(r.Dir, "run", "auth.sock")
 	helper := r.start("mailctl", "auth-helper", "--listen", sock, "--debug")
 	waitFor(t, 20*time.Second, "the auth socket", func() bool { return contains(helper.Log(), "auth service listening") })
+	if _, stderr, code := mailctlRun(t, r.Dir, "", "auth-helper", "--listen", sock); code != 75 || !contains(stderr, "already running") {
+		t.Fatalf("a second service on the socket: exit %d, %s", code, stderr)
+	}
 
 	checks := func(found string) int {
 		re := regexp.MustCompile(`(?m)^.* msg=check .* user=demo@example.test found=` + found + ` `)
