@@ -35,6 +35,13 @@ stop() {
 trap stop INT TERM EXIT
 
 start "$BIN/queue" run
+# The auth service first: imapd and pop3d check passwords through its
+# socket (ROOT/run/auth.sock), and by themselves while it is not there.
+start "$BIN/mailctl" auth-helper --listen "$ROOT/run/auth.sock"
+for _ in $(seq 50); do
+	[ -S "$ROOT/run/auth.sock" ] && break
+	sleep 0.1
+done
 start "$BIN/smtpd" --listen 127.0.0.1:2525
 start "$BIN/smtpd" --listen 127.0.0.1:2587 --submission
 [ -x "$BIN/imapd" ] && start "$BIN/imapd" --listen 127.0.0.1:1143
@@ -43,7 +50,7 @@ start "$BIN/smtpd" --listen 127.0.0.1:2587 --submission
 cat <<MSG
 mailsrv is running in $ROOT (logs: $ROOT/log)
   SMTP 127.0.0.1:2525   submission 127.0.0.1:2587 (STARTTLS, AUTH)
-  IMAP 127.0.0.1:1143   POP3 127.0.0.1:1110
+  IMAP 127.0.0.1:1143   POP3 127.0.0.1:1110   auth service $ROOT/run/auth.sock
   user demo@example.test   password $pw
 Send a message:
   swaks --server 127.0.0.1:2525 --from you@example.org --to demo@example.test

@@ -1,7 +1,9 @@
 #!/bin/bash
 # bench/imap/run.sh [WORKDIR]: IMAP on one 100,000-message Maildir, mailsrv
 # imapd against a private Dovecot 2.3 imap on the same machine, in the same
-# run, on hard links of the same files. See bench/imap/README.md.
+# run, on hard links of the same files. See bench/imap/README.md. mailsrv's
+# auth service (mailctl auth-helper --listen ROOT/run/auth.sock) runs for
+# imapd in both modes, and is stopped by its PID at the end.
 #
 # Environment: MESSAGES (100000), BIN (the repository's bin/, from
 # `make build`), DOVECOT_FAST=1 (imap-login service_count = 0 and
@@ -28,8 +30,10 @@ chmod 755 "$work"
 user=demo@example.test
 pass='a-long-enough-Passw0rd!x'
 ipid=""
+apid=""
 cleanup() {
 	if [ -n "$ipid" ]; then kill "$ipid" 2>/dev/null || true; fi
+	if [ -n "$apid" ]; then kill "$apid" 2>/dev/null || true; fi
 	if [ -f "$work/dovecot/run/master.pid" ]; then
 		kill "$(cat "$work/dovecot/run/master.pid")" 2>/dev/null || true
 	fi
@@ -81,6 +85,17 @@ dovecot -c "$dv/dovecot.conf"
 wait_port "$dport"
 dmaster=$(cat "$dv/run/master.pid")
 
+# mailsrv's auth service, as make run and the service definitions start
+# it: imapd (both modes) checks the password through its socket, where
+# argon2's memory stays warm, as Dovecot's auth process does.
+"$bin/mailctl" --root "$root" auth-helper --listen "$root/run/auth.sock" --debug 2>"$work/auth.log" &
+apid=$!
+for _ in $(seq 100); do
+	[ -S "$root/run/auth.sock" ] && break
+	sleep 0.1
+done
+[ -S "$root/run/auth.sock" ] || { echo "the auth service did not start:" >&2; cat "$work/auth.log" >&2; exit 1; }
+
 iport=$(free_port)
 if [ "${MAILSRV_MODE:-}" = tcpserver ]; then
 	tcpserver -DHRl0 127.0.0.1 "$iport" "$bin/imapd" --root "$root" 2>"$work/imapd.log" &
@@ -114,6 +129,8 @@ else
 	measure_dovecot
 fi
 echo "load average at end: $(load)" >&2
+echo "mailsrv's auth service (pid $apid) answered $(grep -c 'msg=check' "$work/auth.log" || true) password checks;" \
+	"$(grep -E '^Vm(HWM|RSS)' "/proc/$apid/status" | tr -s ' \t\n' ' ')" >&2
 
 {
 	echo "$(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs, load average at the end $(load);" \

@@ -205,6 +205,12 @@ func (a *Authenticator) log(req Request, result string, delay time.Duration, err
 	a.logger().Log(context.Background(), level, "auth", a.attrs(req, result, delay, err)...)
 }
 
+// UsersFile is implemented by a Backend that checks the passwords of
+// etc/users elsewhere (the auth service of pkg/authhelper), in a process
+// that may read etc/users itself: SCRAM-SHA-256, which reads the keys
+// there, stays possible.
+type UsersFile interface{ UsersFile() }
+
 // RawNames is implemented by a Backend whose users are not addresses of
 // etc/users (a checkpassword program serving system accounts): it gets
 // login names as the client sent them.

@@ -14,6 +14,15 @@ import (
 // allocate gigabytes by as many simultaneous logins. The others wait.
 var argonSlots = make(chan struct{}, max(2, runtime.NumCPU()))
 
+// ArgonSlots is how many argon2 computations may run at once in this
+// process, and ArgonMemory the memory each takes with the parameters of
+// new hashes: the auth service keeps that much resident.
+func ArgonSlots() int { return cap(argonSlots) }
+
+// ArgonMemory is the memory in bytes of one argon2id computation for the
+// hashes Hash makes.
+const ArgonMemory = argonMemory * 1024
+
 func withArgonSlot(f func() []byte) []byte {
 	argonSlots <- struct{}{}
 	small := liveHeap() < 32<<20 // before the computation's own memory

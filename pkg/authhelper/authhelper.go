@@ -5,6 +5,12 @@
 // (mailsrv-mail), and talked to on its stdin and stdout for as long as the
 // daemon lives. Hashes and SCRAM keys never leave the helper.
 //
+// The same helper also runs as a service, `mailctl auth-helper --listen
+// ROOT/run/auth.sock` (SocketServer, listen.go), for imapd and pop3d
+// (SocketBackend, socket.go): one long-lived process where argon2's
+// memory stays resident (KeepArgonMemory, memory.go), instead of being
+// faulted in by the process of every session.
+//
 // The protocol is one JSON object a line each way, a request then its
 // answer, at most MaxLine bytes:
 //
@@ -66,13 +72,22 @@ var secretAttrs = []string{auth.AttrScramSHA256}
 // Passwords are checked by auth.UsersBackend, which also upgrades old
 // hashes when the helper may write etc/users.
 func Serve(r io.Reader, w io.Writer, cfg *config.Config, log *slog.Logger) error {
+	return serve(r, w, auth.UsersBackend{Config: cfg, Logger: log}, cfg, log)
+}
+
+// serve is Serve with the passwords checked by backend (FuzzServe's is
+// quick).
+func serve(r io.Reader, w io.Writer, backend auth.Backend, cfg *config.Config, log *slog.Logger) error {
 	br := bufio.NewReaderSize(r, 4096)
 	bw := bufio.NewWriter(w)
-	backend := auth.UsersBackend{Config: cfg, Logger: log}
 	for {
 		line, err := readLine(br)
 		if err == io.EOF {
 			return nil
+		}
+		if errors.Is(err, errTooLong) {
+			// Said before the end, so that the other side knows why.
+			return errors.Join(err, writeAnswer(bw, answer{Error: "request too long"}))
 		}
 		if err != nil {
 			return err
@@ -83,21 +98,36 @@ func Serve(r io.Reader, w io.Writer, cfg *config.Config, log *slog.Logger) error
 			ans.Error = "bad request"
 		} else {
 			ans = handle(backend, cfg, req)
+			if req.Op == "check" {
+				log.Debug("check", "user", loggedUser(req.User), "found", ans.Found, "error", ans.Error != "")
+			}
 		}
-		out, err := json.Marshal(ans)
-		if err != nil {
-			return err
-		}
-		if _, err := bw.Write(append(out, '\n')); err != nil {
-			return err
-		}
-		if err := bw.Flush(); err != nil {
+		if err := writeAnswer(bw, ans); err != nil {
 			return err
 		}
 	}
 }
 
-func handle(b auth.UsersBackend, cfg *config.Config, req request) answer {
+func writeAnswer(bw *bufio.Writer, ans answer) error {
+	out, err := json.Marshal(ans)
+	if err != nil {
+		return err
+	}
+	if _, err := bw.Write(append(out, '\n')); err != nil {
+		return err
+	}
+	return bw.Flush()
+}
+
+// loggedUser bounds a user name in the log: it is client input.
+func loggedUser(user string) string {
+	if len(user) > 128 {
+		return user[:128] + "..."
+	}
+	return user
+}
+
+func handle(b auth.Backend, cfg *config.Config, req request) answer {
 	var u config.User
 	var found bool
 	var err error
@@ -110,6 +140,7 @@ func handle(b auth.UsersBackend, cfg *config.Config, req request) answer {
 		u, found, err = cfg.LookupUser(a.Key())
 	case "check":
 		u, err = b.Check(context.Background(), req.User, req.Password)
+		afterCheck()
 		found = err == nil
 		if errors.Is(err, auth.ErrMismatch) {
 			return answer{}
@@ -130,6 +161,8 @@ func handle(b auth.UsersBackend, cfg *config.Config, req request) answer {
 	return answer{Found: true, Addr: u.Addr.String(), Attrs: attrs}
 }
 
+var errTooLong = fmt.Errorf("authhelper: line longer than %d bytes", MaxLine)
+
 // readLine reads one line of at most MaxLine bytes, without its newline.
 func readLine(br *bufio.Reader) ([]byte, error) {
 	var buf []byte
@@ -137,7 +170,7 @@ func readLine(br *bufio.Reader) ([]byte, error) {
 		chunk, err := br.ReadSlice('\n')
 		buf = append(buf, chunk...)
 		if len(buf) > MaxLine {
-			return nil, fmt.Errorf("authhelper: line longer than %d bytes", MaxLine)
+			return nil, errTooLong
 		}
 		if err == nil {
 			return bytes.TrimRight(buf, "\r\n"), nil

@@ -24,20 +24,7 @@ const password = "correct horse battery staple"
 // pipes and returns the client.
 func helper(t *testing.T) (*Client, *config.Config) {
 	t.Helper()
-	root := t.TempDir()
-	if err := config.Init(root, "mx.example.org"); err != nil {
-		t.Fatal(err)
-	}
-	hash, attrs, err := auth.SetPassword(password)
-	if err != nil {
-		t.Fatal(err)
-	}
-	attrs["send-as"] = "boss@example.org"
-	u := config.User{Hash: hash, Attrs: attrs}
-	u.Addr.Local, u.Addr.Domain = "bob", "example.org"
-	write(t, root, "etc/domains", "example.org\n")
-	write(t, root, "etc/users", u.Line()+"\n")
-	cfg := config.Open(root)
+	cfg := testRoot(t)
 	reqR, reqW := io.Pipe()
 	ansR, ansW := io.Pipe()
 	done := make(chan error, 1)
@@ -56,7 +43,26 @@ func helper(t *testing.T) (*Client, *config.Config) {
 	return c, cfg
 }
 
-func write(t *testing.T, root, rel, text string) {
+// testRoot is a root with bob@example.org (hash and SCRAM keys).
+func testRoot(t testing.TB) *config.Config {
+	t.Helper()
+	root := t.TempDir()
+	if err := config.Init(root, "mx.example.org"); err != nil {
+		t.Fatal(err)
+	}
+	hash, attrs, err := auth.SetPassword(password)
+	if err != nil {
+		t.Fatal(err)
+	}
+	attrs["send-as"] = "boss@example.org"
+	u := config.User{Hash: hash, Attrs: attrs}
+	u.Addr.Local, u.Addr.Domain = "bob", "example.org"
+	write(t, root, "etc/domains", "example.org\n")
+	write(t, root, "etc/users", u.Line()+"\n")
+	return config.Open(root)
+}
+
+func write(t testing.TB, root, rel, text string) {
 	t.Helper()
 	if err := os.WriteFile(filepath.Join(root, rel), []byte(text), 0o640); err != nil {
 		t.Fatal(err)

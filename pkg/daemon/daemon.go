@@ -15,11 +15,13 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
 
 	"mailsrv/pkg/auth"
+	"mailsrv/pkg/authhelper"
 	"mailsrv/pkg/checkpassword"
 	"mailsrv/pkg/config"
 	"mailsrv/pkg/privsep"
@@ -162,9 +164,9 @@ const (
 )
 
 // Mailboxes is what imapd and pop3d set up alike from their flags (--root,
-// --tls, --checkpassword, --listen, --user): the root's control files,
-// TLS, and logins, throttled, through the checkpassword program when one
-// is named.
+// --tls, --checkpassword, --auth-socket, --listen, --user): the root's
+// control files, TLS, and logins, throttled, through the checkpassword
+// program when one is named, else through the auth service (AuthSocket).
 type Mailboxes struct {
 	Config     *config.Config
 	TLS        *tls.Config
@@ -183,6 +185,7 @@ func MailboxFlags(tlsUsage string) []cli.Flag {
 		&cli.StringFlag{Name: "log", Usage: "append logs to `FILE` instead of stderr (for inetd)"},
 		&cli.StringFlag{Name: "user", Usage: "started as root, run as `ACCOUNT` (mailsrv-mail) once the port is bound"},
 		&cli.StringFlag{Name: "checkpassword", Usage: "check passwords with the checkpassword `PROGRAM` (system accounts: mail in HOME/Maildir; as root, the session becomes the mailbox's owner after login)"},
+		&cli.StringFlag{Name: "auth-socket", Usage: "check passwords through the auth service (mailctl auth-helper --listen) on the Unix socket `PATH`; default ROOT/" + authhelper.SocketName + ", \"\" checks them in this process; without the service they are checked here"},
 		&cli.BoolFlag{Name: "debug", Usage: "log every connection, not only logins"},
 	}
 }
@@ -204,5 +207,24 @@ func SetUpMailboxes(c *cli.Context, log *slog.Logger) (Mailboxes, error) {
 	if err != nil {
 		return Mailboxes{}, cli.Exit(err.Error(), exitUsage)
 	}
+	if authn.Backend == nil {
+		authn.Backend = AuthSocket(cfg, c, log)
+	}
 	return Mailboxes{Config: cfg, TLS: tc, Auth: authn, BeforeOpen: beforeOpen}, nil
+}
+
+// AuthSocket returns the Backend of --auth-socket: passwords checked by
+// the auth service on its socket (ROOT/run/auth.sock unless the flag
+// names another), where argon2's memory stays warm between logins, and in
+// this process when the service is not there; nil (this process, always)
+// when the flag is the empty string.
+func AuthSocket(cfg *config.Config, c *cli.Context, log *slog.Logger) auth.Backend {
+	path := filepath.Join(cfg.Root, authhelper.SocketName)
+	if c.IsSet("auth-socket") {
+		path = c.String("auth-socket")
+	}
+	if path == "" {
+		return nil
+	}
+	return &authhelper.SocketBackend{Path: path, Local: auth.UsersBackend{Config: cfg, Logger: log}, Log: log}
 }

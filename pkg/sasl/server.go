@@ -35,7 +35,8 @@ func PlaintextAllowed(tls bool, remote netip.Addr, insecure bool) bool {
 
 // Mechanisms lists the mechanisms to advertise on this connection, best
 // first. SCRAM-SHA-256 is offered whenever passwords are checked against
-// etc/users (not through an external checkpassword program), since it
+// etc/users (here or by the auth service; not through an external
+// checkpassword program), since it
 // never sends the password; PLAIN and LOGIN only when PlaintextAllowed.
 func (s *Server) Mechanisms() []string {
 	var out []string
@@ -50,7 +51,7 @@ func (s *Server) Mechanisms() []string {
 
 func (s *Server) scramPossible() bool {
 	switch s.Auth.Backend.(type) {
-	case nil, auth.UsersBackend, *auth.UsersBackend:
+	case nil, auth.UsersBackend, *auth.UsersBackend, auth.UsersFile:
 		return true
 	}
 	return false
