@@ -266,19 +266,26 @@ func TestPeerOtherAccountRefused(t *testing.T) {
 	}
 }
 
+// staleSocket leaves a socket file at path that nothing answers on, as a
+// helper that was killed leaves it.
+func staleSocket(t *testing.T, path string) {
+	t.Helper()
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln.SetUnlinkOnClose(false)
+	if err := ln.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // Listen replaces a socket file nothing answers on, refuses to start
 // while another helper answers, and leaves a file that is not a socket.
 func TestListenStaleAndLive(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "auth.sock")
-	old, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	old.SetUnlinkOnClose(false)
-	if err := old.Close(); err != nil {
-		t.Fatal(err)
-	}
+	staleSocket(t, path)
 	if _, err := os.Lstat(path); err != nil {
 		t.Fatalf("no stale socket: %v", err)
 	}
@@ -403,14 +410,7 @@ func TestSocketFallback(t *testing.T) {
 	cfg := testRoot(t)
 	dir := t.TempDir()
 	stale := filepath.Join(dir, "stale.sock")
-	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: stale, Net: "unix"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln.SetUnlinkOnClose(false)
-	if err := ln.Close(); err != nil {
-		t.Fatal(err)
-	}
+	staleSocket(t, stale)
 	for _, path := range []string{filepath.Join(dir, "missing.sock"), stale} {
 		logs := &syncBuffer{}
 		b := &SocketBackend{Path: path, Local: auth.UsersBackend{Config: cfg},
