@@ -199,14 +199,7 @@ func TestSocketConcurrentClients(t *testing.T) {
 		t.Error(err)
 	}
 
-	conn, err := net.Dial("unix", path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	if err := conn.SetDeadline(time.Now().Add(time.Minute)); err != nil { // hang guard
-		t.Fatal(err)
-	}
+	conn := dialService(t, path)
 	reqs := `{"op":"lookup","user":"alice@example.org"}` + "\n" +
 		`{"op":"check","user":"bob@example.org","password":"` + password + `"}` + "\n" +
 		`{"op":"lookup","user":"bob@example.org"}` + "\n"
@@ -266,6 +259,21 @@ func TestPeerOtherAccountRefused(t *testing.T) {
 	}
 }
 
+// dialService connects to the service at path, with a deadline as a hang
+// guard; the connection is closed when the test ends.
+func dialService(t *testing.T, path string) net.Conn {
+	t.Helper()
+	conn, err := net.Dial("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	if err := conn.SetDeadline(time.Now().Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	return conn
+}
+
 // staleSocket leaves a socket file at path that nothing answers on, as a
 // helper that was killed leaves it.
 func staleSocket(t *testing.T, path string) {
@@ -316,14 +324,7 @@ func TestListenStaleAndLive(t *testing.T) {
 func TestSocketOversizedLine(t *testing.T) {
 	cfg := testRoot(t)
 	path, logs := service(t, cfg, "", nil)
-	conn, err := net.Dial("unix", path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	if err := conn.SetDeadline(time.Now().Add(time.Minute)); err != nil { // hang guard
-		t.Fatal(err)
-	}
+	conn := dialService(t, path)
 	big := `{"op":"check","user":"bob@example.org","password":"` + strings.Repeat("x", MaxLine) + "\"}\n"
 	if _, err := io.WriteString(conn, big); err != nil {
 		t.Fatal(err)
@@ -349,14 +350,7 @@ func TestSocketOversizedLine(t *testing.T) {
 // MaxConns: one more connection is closed at once and logged.
 func TestSocketMaxConns(t *testing.T) {
 	path, logs := service(t, testRoot(t), "", func(s *SocketServer) { s.MaxConns = 1 })
-	first, err := net.Dial("unix", path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer first.Close()
-	if err := first.SetDeadline(time.Now().Add(time.Minute)); err != nil { // hang guard
-		t.Fatal(err)
-	}
+	first := dialService(t, path)
 	if _, err := io.WriteString(first, `{"op":"lookup","user":"bob@example.org"}`+"\n"); err != nil {
 		t.Fatal(err)
 	}
@@ -364,14 +358,7 @@ func TestSocketMaxConns(t *testing.T) {
 	if line, err := br.ReadString('\n'); err != nil || !strings.Contains(line, `"found":true`) {
 		t.Fatalf("first: %q %v", line, err)
 	}
-	second, err := net.Dial("unix", path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer second.Close()
-	if err := second.SetDeadline(time.Now().Add(time.Minute)); err != nil { // hang guard
-		t.Fatal(err)
-	}
+	second := dialService(t, path)
 	if n, err := second.Read(make([]byte, 10)); n != 0 || err == nil {
 		t.Fatalf("second connection over MaxConns: %d %v, want closed", n, err)
 	}
@@ -391,14 +378,7 @@ func TestSocketMaxConns(t *testing.T) {
 // service.
 func TestSocketIdleTimeout(t *testing.T) {
 	path, _ := service(t, testRoot(t), "", func(s *SocketServer) { s.IdleTimeout = 200 * time.Millisecond })
-	conn, err := net.Dial("unix", path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	if err := conn.SetDeadline(time.Now().Add(time.Minute)); err != nil { // hang guard
-		t.Fatal(err)
-	}
+	conn := dialService(t, path)
 	if n, err := conn.Read(make([]byte, 10)); n != 0 || !errors.Is(err, io.EOF) {
 		t.Fatalf("idle connection: %d %v, want EOF", n, err)
 	}
