@@ -76,20 +76,19 @@ func (sel *selected) setMod(uid uint32, mod uint64) {
 }
 
 // dropGone removes the messages marked gone from msgs, and returns the
-// indexes they had, ascending.
-func (sel *selected) dropGone() []int {
+// indexes they had and their UIDs, ascending.
+func (sel *selected) dropGone() (idx []int, uids []uint32) {
 	if len(sel.gone) == 0 {
-		return nil
+		return nil, nil
 	}
-	var idx []int
-	for i := range sel.msgs {
-		if sel.gone[sel.msgs[i].UID] {
-			idx = append(idx, i)
+	for i, m := range sel.msgs {
+		if sel.gone[m.UID] {
+			idx, uids = append(idx, i), append(uids, m.UID)
 		}
 	}
 	sel.remove(idx)
 	sel.gone = nil
-	return idx
+	return idx, uids
 }
 
 // remove drops the messages at idx (ascending) from msgs.
@@ -323,15 +322,7 @@ func (s *session) update(allowExpunge bool) error {
 // sendExpunges reports messages gone, highest sequence number first so
 // that each EXPUNGE's number is right when it is read.
 func (s *session) sendExpunges() {
-	sel := s.sel
-	var uids []uint32
-	if s.qresync {
-		for uid := range sel.gone {
-			uids = append(uids, uid)
-		}
-		slices.Sort(uids)
-	}
-	idx := sel.dropGone()
+	idx, uids := s.sel.dropGone()
 	if s.qresync {
 		s.vanished(uids)
 		return

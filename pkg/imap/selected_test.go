@@ -43,8 +43,8 @@ func TestViewSharesSnapshot(t *testing.T) {
 	if !sel.isGone(1) || sel.isGone(0) {
 		t.Fatal("isGone")
 	}
-	if idx := sel.dropGone(); !slices.Equal(idx, []int{1}) {
-		t.Fatalf("dropGone: %v", idx)
+	if idx, uids := sel.dropGone(); !slices.Equal(idx, []int{1}) || !slices.Equal(uids, []uint32{2}) {
+		t.Fatalf("dropGone: %v %v", idx, uids)
 	}
 	check("dropGone")
 	if len(sel.msgs) != 2 || sel.msgs[0].UID != 1 || sel.msgs[1].UID != 3 || len(sel.gone) != 0 {
