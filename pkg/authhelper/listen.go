@@ -207,14 +207,17 @@ func (s *SocketServer) serveConn(ctx context.Context, conn *net.UnixConn, idle t
 	}
 }
 
-// idleReader gives every read of a connection the idle timeout.
+// idleReader gives every read of a connection the idle timeout, and the
+// answer written after it the same deadline: a peer that sends requests
+// and never reads the answers does not hold its goroutine (and one of
+// MaxConns) for good once the socket's buffer is full.
 type idleReader struct {
 	conn *net.UnixConn
 	idle time.Duration
 }
 
 func (r idleReader) Read(p []byte) (int, error) {
-	if err := r.conn.SetReadDeadline(time.Now().Add(r.idle)); err != nil {
+	if err := r.conn.SetDeadline(time.Now().Add(r.idle)); err != nil {
 		return 0, err
 	}
 	return r.conn.Read(p)

@@ -384,6 +384,28 @@ func TestSocketIdleTimeout(t *testing.T) {
 	}
 }
 
+// A peer that sends requests and never reads the answers is closed once
+// the answers have waited IdleTimeout: its goroutine does not stay blocked
+// in a write for good.
+func TestSocketUnreadAnswers(t *testing.T) {
+	path, logs := service(t, testRoot(t), "", func(s *SocketServer) { s.IdleTimeout = 200 * time.Millisecond })
+	conn := dialService(t, path)
+	reqs := []byte(strings.Repeat(`{"op":"lookup","user":"nobody@example.org"}`+"\n", 1000))
+	go func() {
+		for range 200 { // 8 MB at most, far beyond the sockets' buffers
+			if _, err := conn.Write(reqs); err != nil {
+				return
+			}
+		}
+	}()
+	for i := 0; !strings.Contains(logs.String(), "idle connection closed"); i++ {
+		if i == 400 {
+			t.Fatalf("the connection was not closed:\n%s", logs)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 // Without the service (no socket; a socket nothing answers on) the
 // password is checked locally, right and wrong, and that is logged once.
 func TestSocketFallback(t *testing.T) {
