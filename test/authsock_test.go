@@ -137,14 +137,7 @@ func TestAuthServiceIMAPPOP3(t *testing.T) {
 // mailsrv-mail logs in through it; the smtpd account cannot even connect;
 // after a SIGKILL the stale socket is replaced by the next start.
 func TestAuthServiceLeastPrivilege(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Fatal("needs root, to create the system accounts and start the daemons as root")
-	}
-	r := newRoot(t)
-	r.libexec = systemLibexec(t)
-	openUp(t, r.Dir)
-	mailctlOK(t, r.Dir, "", "init", "--hostname", "mx.example.test", "--system",
-		"--queue-program", filepath.Join(r.libexec, "queue"))
+	r := systemRoot(t)
 	mail, err := privsep.Lookup(privsep.MailUser)
 	if err != nil {
 		t.Fatal(err)

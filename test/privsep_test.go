@@ -18,13 +18,11 @@ import (
 	"mailsrv/pkg/privsep"
 )
 
-// TestLeastPrivilege runs the whole chain as `mailctl init --system` sets
-// it up, every daemon started as root and dropping to its account: smtpd
-// (mailsrv-smtpd, users and passwords through mailctl auth-helper), queue
-// run (mailsrv-queue, deliver workers as mailsrv-mail through the
-// spawner), imapd (mailsrv-mail). Then it shows what the smtpd account
-// cannot open. It needs root (make test as a whole does).
-func TestLeastPrivilege(t *testing.T) {
+// systemRoot is a root made by `mailctl init --system`, with the programs
+// installed where the system accounts may run them. It needs root (make
+// test as a whole runs as root: it installs Debian packages too).
+func systemRoot(t *testing.T) *Root {
+	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Fatal("needs root, to create the system accounts and start the daemons as root (make test runs as root: it installs Debian packages too)")
 	}
@@ -34,6 +32,17 @@ func TestLeastPrivilege(t *testing.T) {
 	out := mailctlOK(t, r.Dir, "", "init", "--hostname", "mx.example.test", "--system",
 		"--queue-program", filepath.Join(r.libexec, "queue"))
 	t.Logf("init --system:\n%s", out)
+	return r
+}
+
+// TestLeastPrivilege runs the whole chain as `mailctl init --system` sets
+// it up, every daemon started as root and dropping to its account: smtpd
+// (mailsrv-smtpd, users and passwords through mailctl auth-helper), queue
+// run (mailsrv-queue, deliver workers as mailsrv-mail through the
+// spawner), imapd (mailsrv-mail). Then it shows what the smtpd account
+// cannot open. It needs root (make test as a whole does).
+func TestLeastPrivilege(t *testing.T) {
+	r := systemRoot(t)
 	accts := map[string]privsep.Account{}
 	for _, n := range []string{privsep.SMTPDUser, privsep.QueueUser, privsep.MailUser} {
 		a, err := privsep.Lookup(n)
