@@ -1,8 +1,16 @@
 package mailstore
 
 import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
+	"time"
+	"unsafe"
 )
 
 // numberFirst numbers a folder listed by this sync that had no UID list:
@@ -78,4 +86,236 @@ func (f *Folder) numberFirst(rels []string) (snap Snapshot, ok bool, err error) 
 func relBase(rel string) string {
 	base, _ := splitName(rel[strings.IndexByte(rel, '/')+1:])
 	return base
+}
+
+// firstListing is a Folder's first Sync when the folder has no UID list
+// yet (its first SELECT ever), done in the least memory. The listing's
+// names, held without pointers, are numbered in sorted order without maps
+// and copied once, in that order, as the folder index's lines; the UID
+// list, the summary and the index file are then made from those lines in
+// turn, and the Folder adopts them as a new process adopts the index
+// (compact). On 100,000 messages, the general path's maps, UID list
+// entries, snapshot and index text held beside the listing took the heap
+// to 45-56 MB; this path peaks at about the listing and the lines (15 MB),
+// then the adopted index (14 MB). Reading the names in sorted order jumps
+// about the listing (a cache miss a name): they are read so once.
+//
+// ok is false when the general path must do it: nothing listed, a
+// message in new/, a name the UID list cannot hold, a directory that kept
+// changing, or another process that made the UID list meanwhile (which the
+// general path then reads).
+func (f *Folder) firstListing() (snap Snapshot, ok bool, err error) {
+	defer lean()() // lean.go
+	fl, ok, err := f.listFirst()
+	if err != nil || !ok || !fl.number() {
+		return Snapshot{}, false, err
+	}
+	buf, n := fl.lines(), len(fl.keys)
+	fl = nil // the listing is garbage: the lines hold the names
+	lines := buf[maxIndexHead:]
+	made, err := f.ul.create(f.Dir, n, func(w io.Writer) error { return writeUIDLines(w, lines) })
+	if err != nil || !made {
+		return Snapshot{}, false, err
+	}
+	head := f.indexHead(linesSummary(lines, f.ul.validity, n))
+	if len(head) > maxIndexHead {
+		return Snapshot{}, false, nil // cannot happen: four short lines
+	}
+	body := buf[maxIndexHead-len(head):]
+	copy(body, head)
+	if f.stamps[0].settled(f.scanned) && f.stamps[1].settled(f.scanned) {
+		if err := f.writeIndexBody(body, len(head)); err != nil {
+			f.cacheErr = err // the folder works without it
+		}
+	}
+	x, err := parseIndexBody(unsafe.String(unsafe.SliceData(body), len(body)))
+	if err != nil {
+		return Snapshot{}, false, fmt.Errorf("folder index: %w", err) // cannot happen: it was just made
+	}
+	f.adopt(x)
+	return f.lazySnapshot(), true, nil
+}
+
+// writeUIDLines writes the UID list's lines, "<uid> <base>", from the
+// index's lines, "<uid> cur/NAME".
+func writeUIDLines(w io.Writer, lines []byte) error {
+	bw := bufio.NewWriterSize(w, 64<<10)
+	for len(lines) > 0 {
+		nl := bytes.IndexByte(lines, '\n')
+		line := lines[:nl]
+		lines = lines[nl+1:]
+		sp := bytes.IndexByte(line, ' ')
+		base := line[sp+5:] // after "cur/"
+		if c := bytes.IndexByte(base, ':'); c >= 0 {
+			base = base[:c]
+		}
+		bw.Write(line[:sp+1])
+		bw.Write(base)
+		bw.WriteByte('\n')
+	}
+	return bw.Flush() // reports any error of the writes above
+}
+
+// linesSummary is Snapshot.Summary of the index's lines.
+func linesSummary(lines []byte, validity uint32, n int) Summary {
+	sum := Summary{Messages: n, Validity: validity, Next: uint32(n + 1)}
+	for i := 0; len(lines) > 0; i++ {
+		nl := bytes.IndexByte(lines, '\n')
+		line := unsafe.String(unsafe.SliceData(lines), nl)
+		lines = lines[nl+1:]
+		base, flags := splitName(line[strings.IndexByte(line, ' ')+5:])
+		sum.add(i, base, flags)
+	}
+	return sum
+}
+
+// firstList is a first listing (firstListing): every "cur/NAME" read,
+// end to end in text, and after number, the sort keys of the messages in
+// UID order. Nothing in it is a pointer: Go's collector, which runs often
+// while it is built (lean), does not scan its 100,000 names.
+type firstList struct {
+	text []byte
+	ends []uint32 // where each name ends in text
+	keys []firstKey
+}
+
+// firstKey is a name's place in sortNames' order: j is the name's index
+// in ends, blen the length of its base.
+type firstKey struct {
+	secs, usec int64
+	j, blen    uint32
+}
+
+// maxFirstText bounds a first listing's text, whose offsets are uint32.
+const maxFirstText = 1 << 31
+
+// listFirst lists new/ and cur/ once, or twice when a directory changed
+// during the listing or within a second before it (then a name missing
+// from one listing, renamed meanwhile, is in the other: scanRels). ok is
+// false when a directory changed during the second listing too, or a
+// message is in new/ (the index has no place for it).
+func (f *Folder) listFirst() (fl *firstList, ok bool, err error) {
+	fl = &firstList{}
+	f.scanned = time.Now()
+	for pass := 0; pass < 2; pass++ {
+		clean := true
+		for i, sub := range []string{"new", "cur"} {
+			dir := filepath.Join(f.Dir, sub)
+			start := time.Now()
+			before, err := statDir(dir)
+			if err != nil {
+				return nil, false, fmt.Errorf("maildir: %w", err)
+			}
+			if pass == 0 && sub == "cur" {
+				// The directory's size is about that of its names and
+				// their records: the text grows once or not at all.
+				fl.text = make([]byte, 0, min(before.size, maxFirstText))
+			}
+			listed := len(fl.ends)
+			if fl.text, fl.ends, err = appendRels(dir, sub, fl.text, fl.ends); err != nil {
+				return nil, false, err
+			}
+			after, err := statDir(dir)
+			if err != nil {
+				return nil, false, fmt.Errorf("maildir: %w", err)
+			}
+			if sub == "new" && len(fl.ends) > listed || len(fl.text) >= maxFirstText {
+				return nil, false, nil
+			}
+			f.stamps[i] = before
+			if after != before {
+				clean = false
+				if pass == 1 {
+					return nil, false, nil
+				}
+			}
+			clean = clean && before.settled(start)
+		}
+		if clean {
+			break
+		}
+	}
+	return fl, len(fl.ends) > 0, nil
+}
+
+// listed returns the j-th name listed, "cur/NAME", in text.
+func (fl *firstList) listed(j uint32) string {
+	start := uint32(0)
+	if j > 0 {
+		start = fl.ends[j-1]
+	}
+	return unsafe.String(&fl.text[start], int(fl.ends[j]-start))
+}
+
+// base returns the base of the name of k.
+func (fl *firstList) base(k firstKey) string { return fl.listed(k.j)[4 : 4+k.blen] }
+
+// number sorts the names in sortNames' order (the UIDs' order) and keeps
+// one of each base: the one listed last, as the maps of scanRels would.
+// It reports false for a name that a UID list line cannot hold.
+func (fl *firstList) number() bool {
+	keys := make([]firstKey, len(fl.ends))
+	for j := range keys {
+		base, _ := splitName(fl.listed(uint32(j))[4:])
+		if base == "" || strings.ContainsAny(base, " \n\r/") {
+			return false
+		}
+		s, u := nameTime(base)
+		keys[j] = firstKey{s, u, uint32(j), uint32(len(base))}
+	}
+	slices.SortFunc(keys, func(a, b firstKey) int {
+		switch {
+		case a.secs != b.secs:
+			return cmpInt(a.secs, b.secs)
+		case a.usec != b.usec:
+			return cmpInt(a.usec, b.usec)
+		}
+		if c := strings.Compare(fl.base(a), fl.base(b)); c != 0 {
+			return c
+		}
+		return cmpInt(int64(a.j), int64(b.j))
+	})
+	out := keys[:0]
+	for _, k := range keys {
+		if n := len(out); n > 0 && fl.base(out[n-1]) == fl.base(k) {
+			out[n-1] = k // listed again: the later listing counts
+			continue
+		}
+		out = append(out, k)
+	}
+	fl.keys = out
+	return len(out) < int(^uint32(0)-1)
+}
+
+// lines returns the folder index's lines, "<uid> cur/NAME", in UID order,
+// after maxIndexHead bytes of room for the head, in a buffer of the size
+// they take.
+func (fl *firstList) lines() []byte {
+	size := maxIndexHead
+	for i, k := range fl.keys {
+		size += uidDigits(uint32(i+1)) + int(fl.nameLen(k.j)) + 2
+	}
+	buf := make([]byte, maxIndexHead, size)
+	for i, k := range fl.keys {
+		buf = strconv.AppendUint(buf, uint64(i+1), 10)
+		buf = append(append(append(buf, ' '), fl.listed(k.j)...), '\n')
+	}
+	return buf
+}
+
+// nameLen is the length of the j-th name listed.
+func (fl *firstList) nameLen(j uint32) uint32 {
+	if j == 0 {
+		return fl.ends[0]
+	}
+	return fl.ends[j] - fl.ends[j-1]
+}
+
+// uidDigits is the length of a UID in decimal.
+func uidDigits(uid uint32) int {
+	n := 1
+	for ; uid >= 10; uid /= 10 {
+		n++
+	}
+	return n
 }

@@ -89,12 +89,12 @@ func (f *Folder) sync(claim bool) (Snapshot, []string, error) {
 		// one missing from it was expunged. UIDs given after may belong to
 		// files that arrived after the listing; snapshot leaves them (and
 		// all above them) for the next sync, so that UIDs only grow.
-		err := f.ul.refresh(f.Dir)
+		ulErr := f.ul.refresh(f.Dir)
 		switch {
-		case errors.Is(err, errDamaged) || f.ul.validity == 0:
+		case errors.Is(ulErr, errDamaged) || f.ul.validity == 0:
 			f.seenNext = 0
-		case err != nil:
-			return Snapshot{}, nil, err
+		case ulErr != nil:
+			return Snapshot{}, nil, ulErr
 		default:
 			f.seenNext = f.ul.next
 		}
@@ -104,6 +104,16 @@ func (f *Folder) sync(claim bool) (Snapshot, []string, error) {
 				return Snapshot{}, nil, err
 			}
 		}
+		if first && !f.listed() && ulErr == nil && f.ul.validity == 0 {
+			snap, ok, err := f.firstListing() // first.go
+			if err != nil {
+				return Snapshot{}, nil, err
+			}
+			if ok {
+				return f.keep(snap, false, true, false), recent, nil
+			}
+		}
+		var err error
 		if rels, err = f.scanRels(); err != nil {
 			return Snapshot{}, nil, err
 		}

@@ -112,12 +112,7 @@ func (f *Folder) CacheErr() error { return f.cacheErr }
 func (f *Folder) writeIndex(snap Snapshot) ([]byte, error) {
 	var b bytes.Buffer
 	b.Grow(128 + len(f.ul.header) + len(f.ul.order)*(len(f.ul.order[0].base)+24))
-	fmt.Fprintf(&b, "S %s %s %d %d\n", f.stamps[0], f.stamps[1], f.scanned.UnixNano(), f.seenNext)
-	fmt.Fprintf(&b, "U %d %d\n", f.ul.ino, f.ul.offset)
-	sum := snap.Summary()
-	fmt.Fprintf(&b, "N %d %d %d %d %d %d %d\n", sum.Messages, sum.FirstUnseen, sum.Validity, sum.Next,
-		sum.Unseen, sum.Deleted, sum.Size)
-	b.WriteString(f.ul.header)
+	b.WriteString(f.indexHead(snap.Summary()))
 	headLen := b.Len()
 	var num [12]byte
 	// numberFirst's (first.go): every line its own base, in the order
@@ -140,9 +135,23 @@ func (f *Folder) writeIndex(snap Snapshot) ([]byte, error) {
 		}
 		b.WriteByte('\n')
 	}
-	head := fmt.Sprintf("%s %08x %d %08x %d\n", indexMagic, crc32.Checksum(b.Bytes(), castagnoli), b.Len(),
-		crc32.Checksum(b.Bytes()[:headLen], castagnoli), headLen)
-	return b.Bytes(), writeCache(filepath.Join(f.Dir, IndexName), []byte(head), b.Bytes())
+	return b.Bytes(), f.writeIndexBody(b.Bytes(), headLen)
+}
+
+// indexHead is the index's head: its S, U and N lines (sum) and the UID
+// list's first line.
+func (f *Folder) indexHead(sum Summary) string {
+	return fmt.Sprintf("S %s %s %d %d\nU %d %d\nN %d %d %d %d %d %d %d\n%s",
+		f.stamps[0], f.stamps[1], f.scanned.UnixNano(), f.seenNext, f.ul.ino, f.ul.offset,
+		sum.Messages, sum.FirstUnseen, sum.Validity, sum.Next, sum.Unseen, sum.Deleted, sum.Size, f.ul.header)
+}
+
+// writeIndexBody writes an index whose text after the first line is
+// body, of which the head is the first headLen bytes.
+func (f *Folder) writeIndexBody(body []byte, headLen int) error {
+	first := fmt.Sprintf("%s %08x %d %08x %d\n", indexMagic, crc32.Checksum(body, castagnoli), len(body),
+		crc32.Checksum(body[:headLen], castagnoli), headLen)
+	return writeCache(filepath.Join(f.Dir, IndexName), []byte(first), body)
 }
 
 func (st dirStamp) String() string {

@@ -16,14 +16,37 @@ const direntBufSize = 256 << 10
 // share one string: no string per name, unlike os.File.Readdirnames,
 // whose 100,000 small strings a first listing copied and then dropped.
 func readRels(dir, sub string) ([]string, error) {
+	var text []byte // a call's "sub/NAME"s, shorter than its records
+	var ends []uint32
+	var rels []string
+	err := eachDirents(dir, func(buf []byte) {
+		text, ends = parseDirents(buf, sub, text[:0], ends[:0])
+		all := string(text)
+		start := uint32(0)
+		for _, end := range ends {
+			rels = append(rels, all[start:end])
+			start = end
+		}
+	})
+	return rels, err
+}
+
+// appendRels appends the "sub/NAME" of each name of dir not starting with a
+// dot to text, and where each ends to ends: a listing that holds no
+// pointer, which Go's collector need not scan (firstListing).
+func appendRels(dir, sub string, text []byte, ends []uint32) ([]byte, []uint32, error) {
+	err := eachDirents(dir, func(buf []byte) { text, ends = parseDirents(buf, sub, text, ends) })
+	return text, ends, err
+}
+
+// eachDirents reads dir with getdents64 and gives each call's records to
+// fn.
+func eachDirents(dir string, fn func(buf []byte)) error {
 	d, err := os.Open(dir)
 	if err != nil {
-		return nil, fmt.Errorf("maildir: %w", err)
+		return fmt.Errorf("maildir: %w", err)
 	}
 	buf := make([]byte, direntBufSize)
-	var text []byte // a call's "sub/NAME"s, shorter than its records
-	var ends []int
-	var rels []string
 	for {
 		n, err := syscall.ReadDirent(int(d.Fd()), buf)
 		if err == syscall.EINTR {
@@ -31,29 +54,23 @@ func readRels(dir, sub string) ([]string, error) {
 		}
 		if err != nil {
 			_ = d.Close()
-			return nil, fmt.Errorf("maildir: readdir %s: %w", dir, err)
+			return fmt.Errorf("maildir: readdir %s: %w", dir, err)
 		}
 		if n <= 0 {
 			break
 		}
-		text, ends = parseDirents(buf[:n], sub, text[:0], ends[:0])
-		all := string(text)
-		start := 0
-		for _, end := range ends {
-			rels = append(rels, all[start:end])
-			start = end
-		}
+		fn(buf[:n])
 	}
 	if err := d.Close(); err != nil {
-		return nil, fmt.Errorf("maildir: %w", err)
+		return fmt.Errorf("maildir: %w", err)
 	}
-	return rels, nil
+	return nil
 }
 
 // parseDirents appends "sub/NAME" to text for each struct linux_dirent64
 // of buf (inode 8 bytes, offset 8, record length 2, type 1, then the
 // name, NUL-terminated; native byte order) and records where each ends.
-func parseDirents(buf []byte, sub string, text []byte, ends []int) ([]byte, []int) {
+func parseDirents(buf []byte, sub string, text []byte, ends []uint32) ([]byte, []uint32) {
 	for len(buf) >= 19 {
 		reclen := int(binary.NativeEndian.Uint16(buf[16:18]))
 		if reclen < 19 || reclen > len(buf) {
@@ -74,7 +91,7 @@ func parseDirents(buf []byte, sub string, text []byte, ends []int) ([]byte, []in
 		text = append(text, sub...)
 		text = append(text, '/')
 		text = append(text, name...)
-		ends = append(ends, len(text))
+		ends = append(ends, uint32(len(text)))
 	}
 	return text, ends
 }

@@ -32,21 +32,26 @@ type Summary struct {
 func (s Snapshot) Summary() Summary {
 	sum := Summary{Messages: len(s.Msgs), Validity: s.Validity, Next: s.Next}
 	for i, m := range s.Msgs {
-		if !m.Flags.Has('S') {
-			if sum.Unseen++; sum.FirstUnseen == 0 {
-				sum.FirstUnseen = i + 1
-			}
-		}
-		if m.Flags.Has('T') {
-			sum.Deleted++
-		}
-		if n, ok := nameSize(m.Base); ok && sum.Size >= 0 {
-			sum.Size += n
-		} else {
-			sum.Size = -1
-		}
+		sum.add(i, m.Base, m.Flags)
 	}
 	return sum
+}
+
+// add counts the message of sequence number i+1.
+func (sum *Summary) add(i int, base string, flags Flags) {
+	if !flags.Has('S') {
+		if sum.Unseen++; sum.FirstUnseen == 0 {
+			sum.FirstUnseen = i + 1
+		}
+	}
+	if flags.Has('T') {
+		sum.Deleted++
+	}
+	if n, ok := nameSize(base); ok && sum.Size >= 0 {
+		sum.Size += n
+	} else {
+		sum.Size = -1
+	}
 }
 
 // ErrIndexChanged is PeekedSnapshot's error when the peeked index turns out

@@ -255,11 +255,9 @@ func (l *uidList) assign(dir string, bases []string, live func() ([]string, erro
 		if lerr != nil {
 			return lerr
 		}
-		v := l.newValidity(dir)
-		// Remember the value beside the list, so that a list lost later
-		// is rebuilt with a larger one even within the same second.
-		if err := safefile.WriteFile(filepath.Join(dir, validityName), []byte(strconv.FormatUint(uint64(v), 10)+"\n"), 0600); err != nil {
-			return fmt.Errorf("uid list: %w", err)
+		v, err := l.newValidity(dir)
+		if err != nil {
+			return err
 		}
 		if err := l.build(dir, v, all); err != nil {
 			return err
@@ -276,7 +274,9 @@ func (l *uidList) assign(dir string, bases []string, live func() ([]string, erro
 // newValidity picks the UIDVALIDITY of a rebuilt list: the time, but
 // above the old value when it could be read, and above the damaged file's
 // last change (the old value was chosen before it), so that it differs.
-func (l *uidList) newValidity(dir string) uint32 {
+// It remembers the value beside the list, so that a list lost later is
+// rebuilt with a larger one even within the same second.
+func (l *uidList) newValidity(dir string) (uint32, error) {
 	v := max(uint32(time.Now().Unix()), l.validity+1)
 	if fi, err := os.Stat(l.path(dir)); err == nil {
 		v = max(v, uint32(fi.ModTime().Unix())+1)
@@ -286,7 +286,71 @@ func (l *uidList) newValidity(dir string) uint32 {
 			v = max(v, uint32(last)+1)
 		}
 	}
-	return v
+	if err := safefile.WriteFile(filepath.Join(dir, validityName), []byte(strconv.FormatUint(uint64(v), 10)+"\n"), 0600); err != nil {
+		return 0, fmt.Errorf("uid list: %w", err)
+	}
+	return v, nil
+}
+
+// header is the first line of a list written now: its UIDVALIDITY, next
+// UID, and a token of its own (sameHeader).
+func header(validity, next uint32) string {
+	var token [6]byte
+	_, _ = rand.Read(token[:])
+	return fmt.Sprintf("%s V%d N%d G%s\n", uidListMagic, validity, next, hex.EncodeToString(token[:]))
+}
+
+// create makes the list of a folder that has none, numbering n messages
+// from 1 with the lines write writes after the header ("<uid> <base>"),
+// in one durable write under the lock, without holding it in memory
+// (firstListing). l is then the list as written but without its entries,
+// which the caller adopts from the folder index it writes next. made is
+// false, and nothing written, when the list exists or is damaged: another
+// process made it meanwhile, and the general path reads or rebuilds it.
+func (l *uidList) create(dir string, n int, write func(io.Writer) error) (made bool, err error) {
+	unlock, err := lock(filepath.Join(dir, uidListLock))
+	if err != nil {
+		return false, err
+	}
+	defer func() { _ = unlock() }()
+	err = l.refresh(dir)
+	if err != nil && !errors.Is(err, errDamaged) {
+		return false, err
+	}
+	if err != nil || l.validity != 0 {
+		return false, nil
+	}
+	v, err := l.newValidity(dir)
+	if err != nil {
+		return false, err
+	}
+	head := header(v, 1)
+	var size countWriter
+	err = safefile.WriteFrom(l.path(dir), 0600, func(w io.Writer) error {
+		w = io.MultiWriter(w, &size)
+		if _, err := io.WriteString(w, head); err != nil {
+			return err
+		}
+		return write(w)
+	})
+	if err != nil {
+		return false, fmt.Errorf("uid list: %w", err)
+	}
+	fi, err := os.Stat(l.path(dir)) // ours: the lock is held
+	if err != nil {
+		return false, fmt.Errorf("uid list: %w", err)
+	}
+	*l = uidList{validity: v, next: uint32(n + 1), ino: fi.Sys().(*syscall.Stat_t).Ino,
+		offset: int64(size), header: head, gen: l.gen + 1}
+	return true, nil
+}
+
+// countWriter counts the bytes written through it.
+type countWriter int64
+
+func (c *countWriter) Write(p []byte) (int, error) {
+	*c += countWriter(len(p))
+	return len(p), nil
 }
 
 func (l *uidList) appendNew(dir string, bases []string) error {
@@ -338,15 +402,13 @@ func (l *uidList) appendNew(dir string, bases []string) error {
 // back: a first SELECT of a 100,000-message folder wrote it twice,
 // fsynced it twice and parsed it again.
 func (l *uidList) build(dir string, validity uint32, bases []string) error {
-	var token [6]byte
-	_, _ = rand.Read(token[:])
-	header := fmt.Sprintf("%s V%d N%d G%s\n", uidListMagic, validity, 1, hex.EncodeToString(token[:]))
-	size := len(header)
+	head := header(validity, 1)
+	size := len(head)
 	for _, b := range bases {
 		size += len(b) + 12
 	}
 	buf := make([]byte, 0, size)
-	buf = append(buf, header...)
+	buf = append(buf, head...)
 	order := make([]entry, 0, len(bases))
 	next := uint32(1)
 	for i, b := range bases {
@@ -376,7 +438,7 @@ func (l *uidList) build(dir string, validity uint32, bases []string) error {
 	// named twice, apart, is then listed twice, and its first UID counts,
 	// as for any reader (parseEntry).
 	*l = uidList{validity: validity, next: next, order: order,
-		ino: fi.Sys().(*syscall.Stat_t).Ino, offset: int64(len(buf)), header: header, gen: l.gen + 1}
+		ino: fi.Sys().(*syscall.Stat_t).Ino, offset: int64(len(buf)), header: head, gen: l.gen + 1}
 	return nil
 }
 
@@ -384,9 +446,7 @@ func (l *uidList) build(dir string, validity uint32, bases []string) error {
 // lock the caller holds.
 func (l *uidList) rewrite(dir string, validity, next uint32, keep []entry) error {
 	var buf bytes.Buffer
-	var token [6]byte
-	_, _ = rand.Read(token[:])
-	fmt.Fprintf(&buf, "%s V%d N%d G%s\n", uidListMagic, validity, next, hex.EncodeToString(token[:]))
+	buf.WriteString(header(validity, next))
 	for _, e := range keep {
 		fmt.Fprintf(&buf, "%d %s\n", e.uid, e.base)
 	}

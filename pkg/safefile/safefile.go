@@ -5,7 +5,9 @@
 package safefile
 
 import (
+	"bufio"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -25,6 +27,26 @@ func WriteFile(path string, data []byte, perm os.FileMode) error {
 // reader never finds it with the wrong ones: mailctl, run by root, keeps
 // etc/users readable by the group mailsrv-mail.
 func WriteFileOwned(path string, data []byte, perm os.FileMode, uid, gid int) error {
+	return writeOwned(path, perm, uid, gid, func(w io.Writer) error {
+		_, err := w.Write(data)
+		return err
+	})
+}
+
+// WriteFrom is WriteFile for contents that write produces as it goes,
+// through a buffer, without holding them in memory: a first listing of a
+// large folder writes its UID list so (megabytes).
+func WriteFrom(path string, perm os.FileMode, write func(io.Writer) error) error {
+	return writeOwned(path, perm, -1, -1, func(w io.Writer) error {
+		bw := bufio.NewWriterSize(w, 64<<10)
+		if err := write(bw); err != nil {
+			return err
+		}
+		return bw.Flush()
+	})
+}
+
+func writeOwned(path string, perm os.FileMode, uid, gid int, write func(io.Writer) error) error {
 	dir := filepath.Dir(path)
 	tmp := filepath.Join(dir, "."+filepath.Base(path)+".tmp."+
 		strconv.Itoa(os.Getpid())+"."+strconv.FormatUint(seq.Add(1), 10)+"."+
@@ -37,7 +59,7 @@ func WriteFileOwned(path string, data []byte, perm os.FileMode, uid, gid int) er
 		err = f.Chown(uid, gid)
 	}
 	if err == nil {
-		_, err = f.Write(data)
+		err = write(f)
 	}
 	if err == nil {
 		err = f.Sync()

@@ -1,0 +1,177 @@
+package mailstore
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+)
+
+// firstNames are file names of cur/ for the first listing's tests: equal
+// seconds, microseconds of different lengths, a name of no known form,
+// sizes (S=) for the summary, flags of every kind.
+var firstNames = []string{
+	"1700000000.M5P1Q1.a,S=100:2,S", "1700000000.M12P1Q1.a,S=20:2,", "1700000000.M5P1Q1.b,S=3",
+	"junk:2,T", "1699999999.M999999P7.c,S=40:2,FS", "1700000001.M0P1.d,S=1:2,ST",
+}
+
+func writeCur(t *testing.T, dir string, names []string) {
+	t.Helper()
+	for _, n := range names {
+		if err := os.WriteFile(filepath.Join(dir, "cur", n), nil, 0600); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// wantFirst is the snapshot's messages as the general path orders them:
+// bases by sortNames, UIDs from 1.
+func wantFirst(names []string) []Message {
+	var bases []string
+	flags := map[string]Flags{}
+	for _, n := range names {
+		b, fl := splitName(n)
+		bases = append(bases, b)
+		flags[b] = fl
+	}
+	sortNames(bases)
+	var out []Message
+	for i, b := range bases {
+		out = append(out, Message{UID: uint32(i + 1), Base: b, Flags: flags[b]})
+	}
+	return out
+}
+
+// TestFirstListing: the first listing of a folder without a UID list,
+// settled, writes the UID list and the index from the listing and adopts
+// the index read back: the same messages, UIDs and summary as the general
+// path gives, which a new process then adopts and a later listing agrees
+// with.
+func TestFirstListing(t *testing.T) {
+	s := newStore(t)
+	writeCur(t, s.Root, firstNames)
+	time.Sleep(1100 * time.Millisecond) // settled
+	f := inbox(t, s)
+	snap, ok, err := f.firstListing()
+	if err != nil || !ok {
+		t.Fatalf("firstListing: %v, %v", ok, err)
+	}
+	want := wantFirst(firstNames)
+	if fmt.Sprint(snap.Msgs) != fmt.Sprint(want) || snap.Next != uint32(len(want)+1) || snap.Validity == 0 {
+		t.Fatalf("snapshot %+v\nwant %v", snap, want)
+	}
+	if f.lazy == nil || f.names != nil || &snap.Msgs[0] != &f.lazy.msgs[0] {
+		t.Fatal("the index was not adopted")
+	}
+	var ul uidList
+	if err := ul.refresh(s.Root); err != nil || ul.validity != snap.Validity || len(ul.order) != len(want) {
+		t.Fatalf("the UID list: %v, validity %d, %d lines", err, ul.validity, len(ul.order))
+	}
+	for i, e := range ul.order {
+		if e.uid != want[i].UID || e.base != want[i].Base {
+			t.Errorf("UID list line %d: %d %s, want %d %s", i, e.uid, e.base, want[i].UID, want[i].Base)
+		}
+	}
+	forgetListings()
+	p := inbox(t, s)
+	if sum, ok := p.Peek(); !ok || sum != snap.Summary() {
+		t.Errorf("the index's summary %+v (%v), want %+v", sum, ok, snap.Summary())
+	}
+	if again, adopted := newProcessSync(t, s, f.scanned); !adopted || fmt.Sprint(again.Msgs) != fmt.Sprint(want) {
+		t.Errorf("a new process: adopted %v, %v", adopted, again.Msgs)
+	}
+	if err := os.Remove(filepath.Join(s.Root, IndexName)); err != nil {
+		t.Fatal(err)
+	}
+	forgetListings()
+	g := inbox(t, s) // the general path: the UID list read, the folder listed
+	if general, _, err := g.Sync(true); err != nil || fmt.Sprint(general.Msgs) != fmt.Sprint(want) {
+		t.Errorf("the general path: %v, %v", general.Msgs, err)
+	}
+}
+
+// TestFirstListingUnsettled: a folder changed within the last second is
+// listed twice and its index made in memory, not written (another process
+// could not trust its stamps).
+func TestFirstListingUnsettled(t *testing.T) {
+	s := newStore(t)
+	writeCur(t, s.Root, firstNames)
+	f := inbox(t, s)
+	snap, ok, err := f.firstListing()
+	if err != nil || !ok {
+		t.Fatalf("firstListing: %v, %v", ok, err)
+	}
+	if want := wantFirst(firstNames); fmt.Sprint(snap.Msgs) != fmt.Sprint(want) || f.lazy == nil {
+		t.Fatalf("snapshot %v (adopted %v), want %v", snap.Msgs, f.lazy != nil, want)
+	}
+	if _, err := os.Stat(filepath.Join(s.Root, IndexName)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("an index was written: %v", err)
+	}
+	// The Folder goes on as any: a later Sync sees a new message.
+	deliver(t, s.Root, 1)
+	time.Sleep(1100 * time.Millisecond)
+	if again, _, err := f.Sync(true); err != nil || len(again.Msgs) != len(firstNames)+1 {
+		t.Fatalf("after a delivery: %d messages, %v", len(again.Msgs), err)
+	}
+}
+
+// TestFirstListingDeclines: firstListing leaves to the general path, having
+// written nothing, a message in new/, a name that a UID list line cannot
+// hold, and a UID list that another process made meanwhile.
+func TestFirstListingDeclines(t *testing.T) {
+	for name, setup := range map[string]func(t *testing.T, s *Store){
+		"in new/": func(t *testing.T, s *Store) { deliver(t, s.Root, 2) },
+		"a space": func(t *testing.T, s *Store) { writeCur(t, s.Root, []string{"1700000000.M1P1.a b:2,"}) },
+		"made meanwhile": func(t *testing.T, s *Store) {
+			if _, _, err := inbox(t, s).Sync(true); err != nil {
+				t.Fatal(err)
+			}
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			s := newStore(t)
+			writeCur(t, s.Root, firstNames)
+			setup(t, s)
+			listPath := filepath.Join(s.Root, UIDListName)
+			before, _ := os.ReadFile(listPath)
+			f := inbox(t, s)
+			if _, ok, err := f.firstListing(); ok || err != nil {
+				t.Fatalf("firstListing took it: %v, %v", ok, err)
+			}
+			if after, _ := os.ReadFile(listPath); string(after) != string(before) {
+				t.Errorf("the UID list was written:\n%s", after)
+			}
+			snap, _, err := f.Sync(false) // the general path
+			if err != nil || len(snap.Msgs) < len(firstNames) {
+				t.Fatalf("Sync: %d messages, %v", len(snap.Msgs), err)
+			}
+		})
+	}
+}
+
+// TestFirstListNumber: number sorts as sortNames and keeps, of a base
+// listed twice (renamed between two listings), the later listing's file.
+func TestFirstListNumber(t *testing.T) {
+	fl := &firstList{}
+	for _, rel := range []string{
+		"cur/1700000002.M1P1.x:2,", "cur/1700000001.M1P1.y:2,", "cur/1700000001.M1P1.x:2,",
+		"cur/1700000002.M1P1.x:2,S", "cur/1700000001.M1P1.y:2,",
+	} {
+		fl.text = append(fl.text, rel...)
+		fl.ends = append(fl.ends, uint32(len(fl.text)))
+	}
+	if !fl.number() {
+		t.Fatal("number refused")
+	}
+	var got []string
+	for _, k := range fl.keys {
+		got = append(got, fl.listed(k.j))
+	}
+	want := []string{"cur/1700000001.M1P1.x:2,", "cur/1700000001.M1P1.y:2,", "cur/1700000002.M1P1.x:2,S"}
+	if !slices.Equal(got, want) {
+		t.Errorf("numbered %q, want %q", got, want)
+	}
+}
