@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -111,7 +112,11 @@ func (f *Folder) firstListing() (snap Snapshot, ok bool, err error) {
 		return Snapshot{}, false, err
 	}
 	buf, n := fl.lines(), len(fl.keys)
-	fl = nil // the listing is garbage: the lines hold the names
+	// The listing is garbage now: the lines hold the names. Collected
+	// before the lines are parsed (a collection of a heap that holds no
+	// pointers: a millisecond), its 8 MB are not beside the parse's.
+	fl = nil
+	runtime.GC()
 	lines := buf[maxIndexHead:]
 	made, err := f.ul.create(f.Dir, n, func(w io.Writer) error { return writeUIDLines(w, lines) })
 	if err != nil || !made {
@@ -170,24 +175,58 @@ func linesSummary(lines []byte, validity uint32, n int) Summary {
 }
 
 // firstList is a first listing (firstListing): every "cur/NAME" read,
-// end to end in text, and after number, the sort keys of the messages in
-// UID order. Nothing in it is a pointer: Go's collector, which runs often
-// while it is built (lean), does not scan its 100,000 names.
+// copied end to end into chunks of firstChunk bytes (a name never spans
+// two), and after number, the sort keys of the messages in UID order.
+// Nothing in it is a pointer but the chunks: Go's collector, which runs
+// often while it is built (lean), does not scan 100,000 names, and the
+// chunks waste at most one chunk where one buffer grown by doubling would
+// leave copies behind.
 type firstList struct {
-	text []byte
-	ends []uint32 // where each name ends in text
-	keys []firstKey
+	chunks [][]byte
+	starts []uint32 // where each name starts: chunk<<firstChunkBits | offset
+	lens   []uint16
+	keys   []firstKey
+	ok     bool // every name fit
 }
 
-// firstKey is a name's place in sortNames' order: j is the name's index
-// in ends, blen the length of its base.
+const (
+	firstChunkBits = 20
+	firstChunk     = 1 << firstChunkBits
+	maxFirstChunks = 1 << (32 - firstChunkBits)
+)
+
+// firstKey is a name's place in sortNames' order: t the seconds and the
+// microseconds of the name's time (nameTime), j the name's index in
+// starts, blen the length of its base.
 type firstKey struct {
-	secs, usec int64
-	j, blen    uint32
+	t       uint64
+	j, blen uint32
 }
 
-// maxFirstText bounds a first listing's text, whose offsets are uint32.
-const maxFirstText = 1 << 31
+// usecBits is the bits of a key's t that hold the microseconds (a
+// name's are below a million).
+const usecBits = 20
+
+// add copies one listing call's names (listRels).
+func (fl *firstList) add(text []byte, ends []uint32) {
+	start := uint32(0)
+	for _, end := range ends {
+		name := text[start:end]
+		start = end
+		c := len(fl.chunks) - 1
+		if c < 0 || len(fl.chunks[c])+len(name) > firstChunk {
+			if c+1 == maxFirstChunks || len(name) > 1<<16-1 {
+				fl.ok = false // 4 GB of names; a name longer than any file system's
+				return
+			}
+			fl.chunks = append(fl.chunks, make([]byte, 0, firstChunk))
+			c++
+		}
+		fl.starts = append(fl.starts, uint32(c)<<firstChunkBits|uint32(len(fl.chunks[c])))
+		fl.lens = append(fl.lens, uint16(len(name)))
+		fl.chunks[c] = append(fl.chunks[c], name...)
+	}
+}
 
 // listFirst lists new/ and cur/ once, or twice when a directory changed
 // during the listing or within a second before it (then a name missing
@@ -195,7 +234,7 @@ const maxFirstText = 1 << 31
 // false when a directory changed during the second listing too, or a
 // message is in new/ (the index has no place for it).
 func (f *Folder) listFirst() (fl *firstList, ok bool, err error) {
-	fl = &firstList{}
+	fl = &firstList{ok: true}
 	f.scanned = time.Now()
 	for pass := 0; pass < 2; pass++ {
 		clean := true
@@ -206,20 +245,15 @@ func (f *Folder) listFirst() (fl *firstList, ok bool, err error) {
 			if err != nil {
 				return nil, false, fmt.Errorf("maildir: %w", err)
 			}
-			if pass == 0 && sub == "cur" {
-				// The directory's size is about that of its names and
-				// their records: the text grows once or not at all.
-				fl.text = make([]byte, 0, min(before.size, maxFirstText))
-			}
-			listed := len(fl.ends)
-			if fl.text, fl.ends, err = appendRels(dir, sub, fl.text, fl.ends); err != nil {
+			listed := len(fl.starts)
+			if err := listRels(dir, sub, fl.add); err != nil {
 				return nil, false, err
 			}
 			after, err := statDir(dir)
 			if err != nil {
 				return nil, false, fmt.Errorf("maildir: %w", err)
 			}
-			if sub == "new" && len(fl.ends) > listed || len(fl.text) >= maxFirstText {
+			if sub == "new" && len(fl.starts) > listed || !fl.ok {
 				return nil, false, nil
 			}
 			f.stamps[i] = before
@@ -235,16 +269,15 @@ func (f *Folder) listFirst() (fl *firstList, ok bool, err error) {
 			break
 		}
 	}
-	return fl, len(fl.ends) > 0, nil
+	return fl, len(fl.starts) > 0, nil
 }
 
-// listed returns the j-th name listed, "cur/NAME", in text.
+// listed returns the j-th name listed, "cur/NAME".
 func (fl *firstList) listed(j uint32) string {
-	start := uint32(0)
-	if j > 0 {
-		start = fl.ends[j-1]
-	}
-	return unsafe.String(&fl.text[start], int(fl.ends[j]-start))
+	at := fl.starts[j]
+	chunk := fl.chunks[at>>firstChunkBits]
+	off := int(at & (firstChunk - 1))
+	return unsafe.String(&chunk[off], int(fl.lens[j]))
 }
 
 // base returns the base of the name of k.
@@ -254,21 +287,24 @@ func (fl *firstList) base(k firstKey) string { return fl.listed(k.j)[4 : 4+k.ble
 // one of each base: the one listed last, as the maps of scanRels would.
 // It reports false for a name that a UID list line cannot hold.
 func (fl *firstList) number() bool {
-	keys := make([]firstKey, len(fl.ends))
+	keys := make([]firstKey, len(fl.starts))
 	for j := range keys {
 		base, _ := splitName(fl.listed(uint32(j))[4:])
 		if base == "" || strings.ContainsAny(base, " \n\r/") {
 			return false
 		}
 		s, u := nameTime(base)
-		keys[j] = firstKey{s, u, uint32(j), uint32(len(base))}
+		if s < 0 || s >= 1<<(64-usecBits) || u < 0 || u >= 1<<usecBits {
+			return false // not the usual name: sortNames' order needs more than t
+		}
+		keys[j] = firstKey{uint64(s)<<usecBits | uint64(u), uint32(j), uint32(len(base))}
 	}
 	slices.SortFunc(keys, func(a, b firstKey) int {
-		switch {
-		case a.secs != b.secs:
-			return cmpInt(a.secs, b.secs)
-		case a.usec != b.usec:
-			return cmpInt(a.usec, b.usec)
+		if a.t != b.t {
+			if a.t < b.t {
+				return -1
+			}
+			return 1
 		}
 		if c := strings.Compare(fl.base(a), fl.base(b)); c != 0 {
 			return c
@@ -293,7 +329,7 @@ func (fl *firstList) number() bool {
 func (fl *firstList) lines() []byte {
 	size := maxIndexHead
 	for i, k := range fl.keys {
-		size += uidDigits(uint32(i+1)) + int(fl.nameLen(k.j)) + 2
+		size += uidDigits(uint32(i+1)) + int(fl.lens[k.j]) + 2
 	}
 	buf := make([]byte, maxIndexHead, size)
 	for i, k := range fl.keys {
@@ -301,14 +337,6 @@ func (fl *firstList) lines() []byte {
 		buf = append(append(append(buf, ' '), fl.listed(k.j)...), '\n')
 	}
 	return buf
-}
-
-// nameLen is the length of the j-th name listed.
-func (fl *firstList) nameLen(j uint32) uint32 {
-	if j == 0 {
-		return fl.ends[0]
-	}
-	return fl.ends[j] - fl.ends[j-1]
 }
 
 // uidDigits is the length of a UID in decimal.

@@ -155,13 +155,12 @@ func TestFirstListingDeclines(t *testing.T) {
 // TestFirstListNumber: number sorts as sortNames and keeps, of a base
 // listed twice (renamed between two listings), the later listing's file.
 func TestFirstListNumber(t *testing.T) {
-	fl := &firstList{}
+	fl := &firstList{ok: true}
 	for _, rel := range []string{
 		"cur/1700000002.M1P1.x:2,", "cur/1700000001.M1P1.y:2,", "cur/1700000001.M1P1.x:2,",
 		"cur/1700000002.M1P1.x:2,S", "cur/1700000001.M1P1.y:2,",
 	} {
-		fl.text = append(fl.text, rel...)
-		fl.ends = append(fl.ends, uint32(len(fl.text)))
+		fl.add([]byte(rel), []uint32{uint32(len(rel))})
 	}
 	if !fl.number() {
 		t.Fatal("number refused")

@@ -16,11 +16,8 @@ const direntBufSize = 256 << 10
 // share one string: no string per name, unlike os.File.Readdirnames,
 // whose 100,000 small strings a first listing copied and then dropped.
 func readRels(dir, sub string) ([]string, error) {
-	var text []byte // a call's "sub/NAME"s, shorter than its records
-	var ends []uint32
 	var rels []string
-	err := eachDirents(dir, func(buf []byte) {
-		text, ends = parseDirents(buf, sub, text[:0], ends[:0])
+	err := listRels(dir, sub, func(text []byte, ends []uint32) {
 		all := string(text)
 		start := uint32(0)
 		for _, end := range ends {
@@ -31,12 +28,16 @@ func readRels(dir, sub string) ([]string, error) {
 	return rels, err
 }
 
-// appendRels appends the "sub/NAME" of each name of dir not starting with a
-// dot to text, and where each ends to ends: a listing that holds no
-// pointer, which Go's collector need not scan (firstListing).
-func appendRels(dir, sub string, text []byte, ends []uint32) ([]byte, []uint32, error) {
-	err := eachDirents(dir, func(buf []byte) { text, ends = parseDirents(buf, sub, text, ends) })
-	return text, ends, err
+// listRels gives fn the "sub/NAME" of each name of dir not starting with a
+// dot, one getdents64 call's at a time: end to end in text, ends where
+// each ends. Both are reused once fn returns.
+func listRels(dir, sub string, fn func(text []byte, ends []uint32)) error {
+	var text []byte // a call's "sub/NAME"s, shorter than its records
+	var ends []uint32
+	return eachDirents(dir, func(buf []byte) {
+		text, ends = parseDirents(buf, sub, text[:0], ends[:0])
+		fn(text, ends)
+	})
 }
 
 // eachDirents reads dir with getdents64 and gives each call's records to

@@ -16,16 +16,19 @@ func readRels(dir, sub string) ([]string, error) {
 	return rels, nil
 }
 
-// appendRels appends the "sub/NAME" of each name of dir not starting with a
-// dot to text, and where each ends to ends.
-func appendRels(dir, sub string, text []byte, ends []uint32) ([]byte, []uint32, error) {
+// listRels gives fn the "sub/NAME" of each name of dir not starting with a
+// dot: end to end in text, ends where each ends.
+func listRels(dir, sub string, fn func(text []byte, ends []uint32)) error {
 	names, err := readNames(dir)
 	if err != nil {
-		return text, ends, err
+		return err
 	}
+	var text []byte
+	var ends []uint32
 	for _, n := range names {
 		text = append(append(append(text, sub...), '/'), n...)
 		ends = append(ends, uint32(len(text)))
 	}
-	return text, ends, nil
+	fn(text, ends)
+	return nil
 }
