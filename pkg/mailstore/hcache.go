@@ -874,6 +874,7 @@ func (f *Folder) numbered() iter.Seq[string] {
 			}
 			return
 		}
+		f.ul.entries()
 		for _, ent := range f.ul.order {
 			if _, ok := f.names[ent.base]; !ok || f.ul.uidOf(ent.base) != ent.uid {
 				continue

@@ -60,6 +60,7 @@ func (f *Folder) saveIndex(snap Snapshot, scanned bool) []byte {
 		return nil
 	}
 	f.load()
+	f.ul.entries()
 	if len(snap.Msgs) != len(f.names) || len(f.ul.order) == 0 || f.ul.damaged {
 		return nil
 	}
@@ -247,7 +248,7 @@ func (f *Folder) adopt(x *index) {
 	f.stamps, f.scanned, f.seenNext = x.stamps, x.scanned, x.seenNext
 	f.names, f.namesShared = nil, false
 	f.ul = x.ul
-	f.lazy = &lazyListing{order: x.ul.order, body: x.body, msgs: slices.Clip(x.msgs), live: x.live, gen: x.ul.gen}
+	f.lazy = &lazyListing{body: x.body, msgs: slices.Clip(x.msgs), live: x.live, gen: x.ul.gen}
 }
 
 // lazyListing is an adopted index whose maps are not built yet. body is
@@ -256,7 +257,6 @@ func (f *Folder) adopt(x *index) {
 // line (the writer writes a name only there), so the snapshot is the live
 // lines in order.
 type lazyListing struct {
-	order []entry
 	body  string
 	msgs  []Message // the snapshot: the live lines, made as they were parsed
 	live  int       // lines with a file
@@ -348,6 +348,8 @@ type index struct {
 	body     string    // the lines after the head
 	msgs     []Message // the live lines, in order: the snapshot
 	live     int
+	lines    int    // lines of the body
+	last     uint32 // the UID of the last line parsed
 }
 
 // indexFile is an open index file whose first line and head were read and
@@ -488,7 +490,7 @@ func parseIndexBody(text string) (*index, error) {
 		return nil, err
 	}
 	n := strings.Count(text, "\n")
-	x.ul.order = make([]entry, 0, n)
+	x.lines = n
 	x.body = text
 	x.msgs = make([]Message, 0, min(x.sum.Messages, n)) // checked against the lines below
 	for len(text) > 0 {
@@ -502,6 +504,9 @@ func parseIndexBody(text string) (*index, error) {
 		text = text[nl+1:]
 	}
 	x.ul.gen = 1
+	if x.ul.order == nil {
+		x.ul.implicit = slices.Clip(x.msgs) // every line names a file
+	}
 	if x.sum.Messages != x.live || x.sum.Validity != x.ul.validity || x.sum.Next != x.ul.next {
 		return nil, errBadIndex
 	}
@@ -525,14 +530,24 @@ func (x *index) entry(l string) error {
 		return errBadIndex
 	}
 	ul := &x.ul
-	if n := len(ul.order); n > 0 && uid <= ul.order[n-1].uid {
+	if uid <= x.last {
 		return errBadIndex
 	}
-	ul.order = append(ul.order, entry{uid, base})
+	x.last = uid
 	ul.next = max(ul.next, uid+1)
 	if live {
 		x.live++
 		x.msgs = append(x.msgs, Message{UID: uid, Base: base, Flags: flags})
+	} else if ul.order == nil {
+		// The first line without a file: the UID list's entries are
+		// no longer the snapshot's (uidList.implicit), and are kept.
+		ul.order = make([]entry, len(x.msgs), x.lines)
+		for i, m := range x.msgs {
+			ul.order[i] = entry{m.UID, m.Base}
+		}
+	}
+	if ul.order != nil {
+		ul.order = append(ul.order, entry{uid, base})
 	}
 	return nil
 }

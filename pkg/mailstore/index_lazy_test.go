@@ -213,3 +213,42 @@ func TestFirstListingCompact(t *testing.T) {
 		t.Fatalf("a later listing: lazy %v, %d names", f.lazy != nil, len(f.names))
 	}
 }
+
+// TestImplicitEntries: an adopted index whose every line names a file does
+// not keep the UID list's entries beside its snapshot; they are made of it
+// when the list grows (another process numbered a message), in UID order
+// before the new line. An index with a line without a file keeps them all.
+func TestImplicitEntries(t *testing.T) {
+	s, want, _ := settledInbox(t, 5)
+	f, snap := lazyInbox(t, s)
+	if f.ul.order != nil || len(f.ul.implicit) != 5 || fmt.Sprint(snap.Msgs) != fmt.Sprint(want.Msgs) {
+		t.Fatalf("adopted: %d entries, %d implicit, %v", len(f.ul.order), len(f.ul.implicit), snap.Msgs)
+	}
+	deliver(t, s.Root, 1)
+	if _, _, err := inbox(t, s).Sync(true); err != nil { // another process numbers it
+		t.Fatal(err)
+	}
+	got, _, err := f.Sync(true)
+	if err != nil || len(got.Msgs) != 6 || got.Msgs[5].UID != 6 {
+		t.Fatalf("after a delivery: %+v, %v", got.Msgs, err)
+	}
+	if len(f.ul.implicit) != 0 || len(f.ul.order) != 6 {
+		t.Fatalf("entries: %d, implicit %d", len(f.ul.order), len(f.ul.implicit))
+	}
+	for i, e := range f.ul.order {
+		if e.uid != uint32(i+1) || i < 5 && e.base != want.Msgs[i].Base {
+			t.Errorf("entry %d: %d %s", i, e.uid, e.base)
+		}
+	}
+
+	head := "S 1 1 1 1 1 1 1 1 1 0\nU 1 1\nN 2 0 7 4 0 0 -1\nmailsrv-uidlist 1 V7 N1 Gx\n"
+	x, err := parseIndexBody(head + "1 cur/a:2,S\n2 b\n3 cur/c:2,S\n")
+	if err != nil || len(x.msgs) != 2 || len(x.ul.implicit) != 0 || fmt.Sprint(x.ul.order) != "[{1 a} {2 b} {3 c}]" {
+		t.Fatalf("a line without a file: %v, msgs %v, entries %v", err, x.msgs, x.ul.order)
+	}
+	x, err = parseIndexBody(head[:len(head)-len("N 2 0 7 4 0 0 -1\nmailsrv-uidlist 1 V7 N1 Gx\n")] +
+		"N 2 0 7 3 0 0 -1\nmailsrv-uidlist 1 V7 N1 Gx\n1 cur/a:2,S\n2 cur/c:2,S\n")
+	if err != nil || x.ul.order != nil || len(x.ul.implicit) != 2 {
+		t.Fatalf("every line with a file: %v, entries %v, implicit %v", err, x.ul.order, x.ul.implicit)
+	}
+}

@@ -51,6 +51,11 @@ type uidList struct {
 	next     uint32            // next UID to hand out
 	uids     map[string]uint32 // base name → UID; nil until index() after an adopted folder index
 	order    []entry           // in file order (increasing UID)
+	// implicit, while order is empty, stands for it: the snapshot of an
+	// adopted folder index whose every line names a file, each message
+	// a line's UID and base (on 100,000 messages, 2.4 MB not held twice).
+	// entries makes order of it at the first need.
+	implicit []Message
 	ino      uint64
 	offset   int64  // bytes of whole lines read
 	header   string // the first line, newline included
@@ -207,6 +212,7 @@ func (l *uidList) uidOf(base string) uint32 {
 // (build) left it out: each base's first UID counts. dups is known once
 // it ran.
 func (l *uidList) index() {
+	l.entries()
 	if l.uids != nil || l.validity == 0 {
 		return
 	}
@@ -219,6 +225,19 @@ func (l *uidList) index() {
 		l.uids[e.base] = e.uid
 	}
 	l.shared = false
+}
+
+// entries makes order of implicit, before order is read or appended to.
+func (l *uidList) entries() {
+	if len(l.implicit) == 0 {
+		return
+	}
+	order := make([]entry, len(l.implicit), len(l.implicit)+len(l.order))
+	for i, m := range l.implicit {
+		order[i] = entry{m.UID, m.Base}
+	}
+	l.order = append(order, l.order...)
+	l.implicit = nil
 }
 
 // parseUID parses a decimal UID, 1 to 2^32-1, digits only.
