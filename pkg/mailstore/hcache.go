@@ -155,7 +155,12 @@ type headerCache struct {
 	inTurn     int    // records found that way
 	reuse      bool   // the batch's caller keeps no header past the next read
 	rbuf       []byte // message headers are read into it (hcread.go)
-	dirfd      int    // the folder directory during a batch, if hasDir
+	// crlf holds the header readHeaderCaching returns when the batch
+	// reuses buffers, kept what reduceHeader keeps of it (add copies
+	// that into pendData): a first search's 100,000 headers made two
+	// copies each of garbage (readHeaderCaching).
+	crlf, kept []byte
+	dirfd      int // the folder directory during a batch, if hasDir
 	hasDir     bool
 	dirTried   bool
 
@@ -445,13 +450,19 @@ func (f *Folder) readHeaderCaching(base string) ([]byte, hcEntry, error) {
 	if err != nil {
 		return nil, hcEntry{}, err
 	}
-	hdr = appendCRLF(nil, hdr) // a copy of the reused buffer (hcread.go)
+	if f.hc.reuse {
+		f.hc.crlf = appendCRLF(f.hc.crlf[:0], hdr) // the caller drops it at its next read
+		hdr = f.hc.crlf
+	} else {
+		hdr = appendCRLF(nil, hdr) // a copy of the reused buffer (hcread.go)
+	}
 	mtime := st.Mtim.Nano()
 	id := hcEntry{ino: st.Ino, size: st.Size, mtime: mtime}
 	if _, e, _, ok := f.hc.lookup(base); ok && e.ino == st.Ino && e.size == st.Size && e.mtime == mtime {
 		return hdr, id, nil // kept already, without what this read needed
 	}
-	if keep, whole, ok := reduceHeader(hdr); ok {
+	f.hc.kept = slices.Grow(f.hc.kept[:0], min(len(hdr), hcMaxEntry)) // as reduceHeader would make it
+	if keep, whole, ok := reduceHeader(f.hc.kept, hdr); ok {
 		e := hcEntry{ino: st.Ino, size: st.Size, mtime: mtime, whole: whole}
 		if rel, _ := f.relOf(base); f.hc.trusted && strings.HasPrefix(rel, "cur/") {
 			e.stamp = f.hc.cur
@@ -484,15 +495,18 @@ func readHeaderBlock(r io.Reader) ([]byte, error) {
 }
 
 // reduceHeader returns what an entry keeps of a header (CRLF line
-// endings): the lines of cachedFields and the blank line, or all of it
-// when that is at most hcSlack bytes more; ok is false when nothing is
-// kept.
-func reduceHeader(h []byte) (keep []byte, whole, ok bool) {
+// endings): the lines of cachedFields and the blank line, appended to
+// dst (a buffer to reuse, empty), or all of h when that is at most hcSlack
+// bytes more; ok is false when nothing is kept.
+func reduceHeader(dst, h []byte) (keep []byte, whole, ok bool) {
 	if !bytes.HasSuffix(h, []byte("\r\n\r\n")) && !bytes.Equal(h, []byte("\r\n")) {
 		// no blank line: kept whole if small, so that it is answered as read
 		return h, true, len(h) <= hcSlack
 	}
-	out := make([]byte, 0, min(len(h), hcMaxEntry)) // one allocation for most
+	out := dst[:0]
+	if cap(out) < min(len(h), hcMaxEntry) {
+		out = make([]byte, 0, min(len(h), hcMaxEntry)) // one allocation for most
+	}
 	in, started := false, false
 	for rest := h; len(rest) > 0; {
 		i := bytes.Index(rest, []byte("\r\n")) + 2
@@ -551,7 +565,9 @@ func (hc *headerCache) add(base string, e hcEntry, hdr []byte) {
 	// 64 KB for a command that learns a few entries, then at once the
 	// size at which it is flushed: grown by doubling, a first search's
 	// 100,000 records left 1 and 2 MB copies behind each 4 MB written.
-	need := len(hc.pendData) + len(base) + len(hdr) + len(e.structure) + len(e.envelope) + 128
+	// (The record's two lines of numbers take at most 10 of 20 digits
+	// and the head's 32 bytes: with less, append grew the buffer itself.)
+	need := len(hc.pendData) + len(base) + len(hdr) + len(e.structure) + len(e.envelope) + 256
 	if need > cap(hc.pendData) {
 		grown := make([]byte, len(hc.pendData), max(need, 64<<10, min(hcPendingMax+64<<10, 64*cap(hc.pendData))))
 		copy(grown, hc.pendData)
@@ -568,24 +584,32 @@ func appendRecord(out []byte, base string, e hcEntry, hdr []byte) []byte {
 		whole = 1
 	}
 	// As fmt's "%s %d %d %d %d %s %d %d\n" and "%08x %d\n" would write
-	// them, without its cost on a first search's 100,000 records.
-	var lb [256]byte
-	line := strconv.AppendUint(append(append(lb[:0], base...), ' '), e.ino, 10)
+	// them, without its cost on a first search's 100,000 records. The
+	// line is written in out and the head put before it once its length
+	// is known: a line in an array of its own went to the heap (crc32
+	// takes it through a function value, which escape analysis cannot
+	// follow), 256 bytes of garbage a record.
+	start := len(out)
+	out = strconv.AppendUint(append(append(out, base...), ' '), e.ino, 10)
 	for _, v := range []int64{e.size, e.mtime, int64(whole), e.stamp.mtime, e.stamp.ctime} {
-		line = strconv.AppendInt(append(line, ' '), v, 10)
+		out = strconv.AppendInt(append(out, ' '), v, 10)
 	}
-	line = strconv.AppendUint(append(line, ' '), e.stamp.ino, 10)
+	out = strconv.AppendUint(append(out, ' '), e.stamp.ino, 10)
 	for _, v := range []int64{e.stamp.size, int64(len(e.structure)), int64(len(e.envelope))} {
-		line = strconv.AppendInt(append(line, ' '), v, 10)
+		out = strconv.AppendInt(append(out, ' '), v, 10)
 	}
-	line = append(line, '\n')
-	sum := crc32.Update(crc32.Checksum(line, castagnoli), castagnoli, hdr)
+	out = append(out, '\n')
+	n := len(out) - start // the line's
+	sum := crc32.Update(crc32.Checksum(out[start:], castagnoli), castagnoli, hdr)
 	sum = crc32.Update(sum, castagnoli, e.structure)
 	sum = crc32.Update(sum, castagnoli, e.envelope)
 	var hb [32]byte
 	head := strconv.AppendUint(hb[:0], uint64(sum)|1<<32, 16)[1:] // 8 digits
-	head = append(strconv.AppendInt(append(head, ' '), int64(len(line)+len(hdr)+len(e.structure)+len(e.envelope)), 10), '\n')
-	out = append(append(append(out, head...), line...), hdr...)
+	head = append(strconv.AppendInt(append(head, ' '), int64(n+len(hdr)+len(e.structure)+len(e.envelope)), 10), '\n')
+	out = append(out, head...) // room for it
+	copy(out[start+len(head):], out[start:start+n])
+	copy(out[start:], head)
+	out = append(out, hdr...)
 	return append(append(out, e.structure...), e.envelope...)
 }
 
@@ -802,7 +826,7 @@ func (hc *headerCache) flush(f *Folder) error {
 		}
 	}
 	hc.end += int64(len(hc.pendData))
-	hc.pendData = nil
+	hc.clearPending()
 	return nil
 }
 
@@ -813,7 +837,21 @@ func (hc *headerCache) dropPending() {
 			delete(hc.m, k)
 		}
 	}
-	hc.pendData = nil
+	hc.clearPending()
+}
+
+// clearPending empties pendData once its records are written (or
+// dropped). When the batch reuses buffers its caller holds no header of a
+// pending record (lookup's) past its next read, and the buffer is kept
+// for the next records: a first search of 100,000 messages left 1 MB of
+// garbage at each of its 50 writes. Else a caller (FETCH) may still hold
+// one, and the buffer is let go.
+func (hc *headerCache) clearPending() {
+	if hc.reuse {
+		hc.pendData = hc.pendData[:0]
+	} else {
+		hc.pendData = nil
+	}
 }
 
 // rewrite replaces the file with the records of listed messages, in UID
@@ -846,7 +884,7 @@ func (hc *headerCache) rewrite(f *Folder) error {
 		}
 		return w.Flush() // the bufio.Writer keeps its first error
 	})
-	hc.pendData = nil
+	hc.clearPending()
 	hc.reset(nil, 0)
 	hc.m = map[uint64]hcSlot{}
 	if err != nil {
