@@ -137,6 +137,7 @@ type hcEntry struct {
 type headerCache struct {
 	base     *hcBase           // places kept by the process (hcshare.go), under m
 	m        map[uint64]hcSlot // this Folder's own
+	room     int               // the slots m was made for (0: as it grew)
 	stamps   []dirStamp        // stamps[0] is none
 	stampIdx map[dirStamp]uint16
 	ino      uint64
@@ -160,6 +161,7 @@ type headerCache struct {
 	// that into pendData): a first search's 100,000 headers made two
 	// copies each of garbage (readHeaderCaching).
 	crlf, kept []byte
+	reads      int // message files read in the batch
 	dirfd      int // the folder directory during a batch, if hasDir
 	hasDir     bool
 	dirTried   bool
@@ -208,7 +210,7 @@ func (f *Folder) HeaderBatch() (end func() error) {
 		f.hc = newHeaderCache()
 	}
 	hc := f.hc
-	hc.batch, hc.begun, hc.reuse = true, false, false
+	hc.batch, hc.begun, hc.reuse, hc.reads = true, false, false, 0
 	return func() error {
 		hc.batch, hc.begun, hc.reuse = false, false, false
 		var err error
@@ -440,15 +442,13 @@ func isCachedField[S string | []byte](k S) bool {
 // and adds an entry for it to the pending ones; it returns the file's
 // identity (inode, size, mtime) as an entry.
 func (f *Folder) readHeaderCaching(base string) ([]byte, hcEntry, error) {
-	var hdr []byte
 	var st syscall.Stat_t
-	err := f.retry(base, func(p string) error {
-		var err error
-		hdr, err = f.hc.readHeaderFile(f.Dir, p, &st) // hcread.go
-		return err
-	})
+	hdr, err := f.headerFile(base, &st)
 	if err != nil {
 		return nil, hcEntry{}, err
+	}
+	if f.hc.reads++; f.hc.reads == hcManyReads {
+		f.hc.learnMany(f.listedCount())
 	}
 	if f.hc.reuse {
 		f.hc.crlf = appendCRLF(f.hc.crlf[:0], hdr) // the caller drops it at its next read
@@ -475,6 +475,49 @@ func (f *Folder) readHeaderCaching(base string) ([]byte, hcEntry, error) {
 		}
 	}
 	return hdr, id, nil
+}
+
+// hcManyReads is the number of message files a batch reads before it is
+// taken to be learning the headers of most of the folder (a first search
+// or FETCH of it), and prepares for that (learnMany). A batch that reads a
+// few files (messages new since the last) does not pay for it.
+const hcManyReads = 256
+
+// learnMany makes room in m at once for a slot of each listed message
+// that the base has none of: grown by doubling to 100,000 slots, the map
+// left its smaller tables behind as garbage.
+func (hc *headerCache) learnMany(listed int) {
+	own := listed
+	if hc.base != nil {
+		own -= len(hc.base.m)
+	}
+	if own <= hc.room || own <= len(hc.m) {
+		return
+	}
+	m := make(map[uint64]hcSlot, own)
+	for k, sl := range hc.m {
+		m[k] = sl
+	}
+	hc.m, hc.room = m, own
+}
+
+// headerFile reads base's header from its file into the cache's reused
+// buffer (hcread.go). The file is opened as it is listed, in the folder
+// directory, without the path that f.retry makes (a string for each of a
+// first search's 100,000 messages); f.retry finds one renamed since.
+func (f *Folder) headerFile(base string, st *syscall.Stat_t) ([]byte, error) {
+	if rel, ok := f.relOf(base); ok {
+		if hdr, err := f.hc.readHeaderIn(f.Dir, rel, st); !errors.Is(err, os.ErrNotExist) {
+			return hdr, err
+		}
+	}
+	var hdr []byte
+	err := f.retry(base, func(p string) error {
+		var err error
+		hdr, err = f.hc.readHeaderFile(f.Dir, p, st)
+		return err
+	})
+	return hdr, err
 }
 
 // readHeaderBlock reads up to and with the blank line that ends the
@@ -641,7 +684,9 @@ func (hc *headerCache) refresh(dir string, listed int) error {
 				if listed > 0 {
 					n = min(n, int64(listed+listed/8))
 				}
-				hc.m = make(map[uint64]hcSlot, n)
+				if n > int64(hc.room) {
+					hc.m, hc.room = make(map[uint64]hcSlot, n), int(n)
+				}
 			}
 		} else {
 			hc.fh = fh
@@ -673,13 +718,12 @@ func (hc *headerCache) reset(fh *os.File, ino uint64) {
 	if hc.fh != nil && hc.fh != fh {
 		_ = hc.fh.Close() // read only
 	}
-	m := map[uint64]hcSlot{}
 	for k, sl := range hc.m {
-		if sl.pend {
-			m[k] = sl
+		if !sl.pend {
+			delete(hc.m, k) // in place: the map keeps its room (learnMany)
 		}
 	}
-	hc.m, hc.fh, hc.ino, hc.end, hc.records, hc.damaged, hc.win = m, fh, ino, 0, 0, false, nil
+	hc.fh, hc.ino, hc.end, hc.records, hc.damaged, hc.win = fh, ino, 0, 0, false, nil
 	hc.base, hc.next, hc.overridden = nil, 0, nil
 }
 
@@ -886,7 +930,7 @@ func (hc *headerCache) rewrite(f *Folder) error {
 	})
 	hc.clearPending()
 	hc.reset(nil, 0)
-	hc.m = map[uint64]hcSlot{}
+	clear(hc.m) // the pending records are in the file now; the map keeps its room
 	if err != nil {
 		return err
 	}
