@@ -161,8 +161,9 @@ type headerCache struct {
 	// that into pendData): a first search's 100,000 headers made two
 	// copies each of garbage (readHeaderCaching).
 	crlf, kept []byte
-	reads      int // message files read in the batch
-	dirfd      int // the folder directory during a batch, if hasDir
+	reads      int    // message files read in the batch
+	release    func() // ends the batch's lean (learnMany), nil if none
+	dirfd      int    // the folder directory during a batch, if hasDir
 	hasDir     bool
 	dirTried   bool
 
@@ -210,8 +211,10 @@ func (f *Folder) HeaderBatch() (end func() error) {
 		f.hc = newHeaderCache()
 	}
 	hc := f.hc
+	hc.endLean() // of a batch not ended
 	hc.batch, hc.begun, hc.reuse, hc.reads = true, false, false, 0
 	return func() error {
+		defer hc.endLean()
 		hc.batch, hc.begun, hc.reuse = false, false, false
 		var err error
 		if len(hc.pendData) > 0 || hc.damaged {
@@ -483,10 +486,17 @@ func (f *Folder) readHeaderCaching(base string) ([]byte, hcEntry, error) {
 // few files (messages new since the last) does not pay for it.
 const hcManyReads = 256
 
-// learnMany makes room in m at once for a slot of each listed message
-// that the base has none of: grown by doubling to 100,000 slots, the map
-// left its smaller tables behind as garbage.
+// learnMany holds lean (lean.go) until the end of the batch: reading
+// 100,000 files makes garbage (the kernel's names, the pending records
+// written, what the caller makes of each header) that under Go's default
+// GC target let the heap reach twice what is live. And it makes room in
+// m at once for a slot of each listed message that the base has none of:
+// grown by doubling to 100,000 slots, the map left its smaller tables
+// behind as garbage.
 func (hc *headerCache) learnMany(listed int) {
+	if hc.release == nil {
+		hc.release = lean()
+	}
 	own := listed
 	if hc.base != nil {
 		own -= len(hc.base.m)
@@ -499,6 +509,14 @@ func (hc *headerCache) learnMany(listed int) {
 		m[k] = sl
 	}
 	hc.m, hc.room = m, own
+}
+
+// endLean releases the batch's lean, if it took it.
+func (hc *headerCache) endLean() {
+	if hc.release != nil {
+		hc.release()
+		hc.release = nil
+	}
 }
 
 // headerFile reads base's header from its file into the cache's reused

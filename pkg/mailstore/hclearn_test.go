@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"testing"
 	"time"
@@ -101,5 +102,52 @@ func TestLearnRenamed(t *testing.T) {
 	}
 	if _, _, err := f.ReadHeaderFields(snap.Msgs[1].Base, []string{"Subject"}); !errors.Is(err, ErrGone) {
 		t.Fatalf("removed: %v", err)
+	}
+}
+
+// TestLearnLean: a batch that reads many message files (a first search)
+// holds lean until its end; one served from the cache, and one that reads
+// a few new messages, leave the GC target alone.
+func TestLearnLean(t *testing.T) {
+	const admin = 150 // as if GOGC=150
+	old := debug.SetGCPercent(admin)
+	defer debug.SetGCPercent(old)
+	target := func() int {
+		p := debug.SetGCPercent(admin)
+		debug.SetGCPercent(p)
+		return p
+	}
+	s, _ := learnStore(t, hcManyReads+10)
+	batch := func() (during int) {
+		f := inbox(t, s)
+		snap, _, err := f.Sync(true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		end := f.HeaderBatch()
+		f.ReuseHeaderBuffers()
+		for _, m := range snap.Msgs {
+			if _, _, err := f.ReadHeaderFields(m.Base, []string{"Subject"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		during = target()
+		if err := end(); err != nil {
+			t.Fatal(err)
+		}
+		if after := target(); after != admin {
+			t.Fatalf("GC target after a batch: %d, want %d", after, admin)
+		}
+		return during
+	}
+	if got := batch(); got != leanPercent {
+		t.Fatalf("GC target while a batch reads every file: %d, want %d", got, leanPercent)
+	}
+	if got := batch(); got != admin {
+		t.Fatalf("GC target while a batch is served from the cache: %d", got)
+	}
+	deliver(t, s.Root, 5)
+	if got := batch(); got != admin {
+		t.Fatalf("GC target while a batch reads 5 new messages: %d", got)
 	}
 }
