@@ -156,10 +156,10 @@ type headerCache struct {
 	inTurn     int    // records found that way
 	reuse      bool   // the batch's caller keeps no header past the next read
 	rbuf       []byte // message headers are read into it (hcread.go)
-	// crlf holds the header readHeaderCaching returns when the batch
-	// reuses buffers, kept what reduceHeader keeps of it (add copies
-	// that into pendData): a first search's 100,000 headers made two
-	// copies each of garbage (readHeaderCaching).
+	// A header read from its file is made CRLF into crlf when the batch
+	// reuses buffers (readHeaderCaching returns it), and what its entry
+	// keeps of it goes into kept (add copies that into pendData): a
+	// first search made two copies of each of 100,000 headers, garbage.
 	crlf, kept []byte
 	reads      int    // message files read in the batch
 	release    func() // ends the batch's lean (learnMany), nil if none
@@ -487,12 +487,12 @@ func (f *Folder) readHeaderCaching(base string) ([]byte, hcEntry, error) {
 const hcManyReads = 256
 
 // learnMany holds lean (lean.go) until the end of the batch: reading
-// 100,000 files makes garbage (the kernel's names, the pending records
-// written, what the caller makes of each header) that under Go's default
-// GC target let the heap reach twice what is live. And it makes room in
-// m at once for a slot of each listed message that the base has none of:
-// grown by doubling to 100,000 slots, the map left its smaller tables
-// behind as garbage.
+// 100,000 files still makes garbage (each name as openat takes it, what
+// the caller makes of each header, the SELECT's before it), and Go's
+// default GC target let the heap reach twice what is live. And it makes
+// room in m at once for a slot of each listed message that the base has
+// none of: grown by doubling to 100,000 slots, the map left its smaller
+// tables behind as garbage.
 func (hc *headerCache) learnMany(listed int) {
 	if hc.release == nil {
 		hc.release = lean()
