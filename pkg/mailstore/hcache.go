@@ -211,26 +211,32 @@ func (f *Folder) HeaderBatch() (end func() error) {
 		f.hc = newHeaderCache()
 	}
 	hc := f.hc
-	hc.endLean() // of a batch not ended
 	hc.batch, hc.begun, hc.reuse, hc.reads = true, false, false, 0
-	return func() error {
-		defer hc.endLean()
-		hc.batch, hc.begun, hc.reuse = false, false, false
-		var err error
-		if len(hc.pendData) > 0 || hc.damaged {
-			err = hc.flush(f) // a damaged file is rewritten
-		}
-		if hc.fh != nil {
-			_ = hc.fh.Close() // read only
-			hc.fh = nil
-		}
-		hc.closeDir()
-		hc.win = nil
-		if err != nil {
-			f.cacheErr = err
-		}
-		return err
+	// Small enough to be inlined, with its caller: the function returned
+	// then stays on the caller's stack.
+	return func() error { return f.endBatch(hc) }
+}
+
+// endBatch ends hc's batch: it writes what was learned and releases lean
+// if the batch took it (of a batch not ended, lean is released at the end
+// of the next).
+func (f *Folder) endBatch(hc *headerCache) error {
+	hc.batch, hc.begun, hc.reuse = false, false, false
+	var err error
+	if len(hc.pendData) > 0 || hc.damaged {
+		err = hc.flush(f) // a damaged file is rewritten
 	}
+	if hc.fh != nil {
+		_ = hc.fh.Close() // read only
+		hc.fh = nil
+	}
+	hc.closeDir()
+	hc.win = nil
+	hc.endLean()
+	if err != nil {
+		f.cacheErr = err
+	}
+	return err
 }
 
 // begin starts a batch at its first read (a FETCH of flags only need not
