@@ -179,6 +179,39 @@ func BenchmarkHeadersCachedListen(b *testing.B) {
 	}
 }
 
+// BenchmarkHeadersLearned is a first search's reading: every Subject of a
+// folder without a header cache, in a batch that reuses buffers, each
+// header read from its file and learned (the cache file removed and a
+// fresh Folder synced before each round, not timed). Its allocations per
+// message are a first search's garbage.
+func BenchmarkHeadersLearned(b *testing.B) {
+	dir, n := benchHeaderFolder(b)
+	for b.Loop() {
+		b.StopTimer()
+		forgetKept()
+		if err := os.Remove(filepath.Join(dir, HeaderCacheName)); err != nil && !os.IsNotExist(err) {
+			b.Fatal(err)
+		}
+		f := &Folder{Name: "INBOX", Dir: dir}
+		snap, _, err := f.Sync(false)
+		if err != nil || len(snap.Msgs) != n {
+			b.Fatalf("%d messages, %v", len(snap.Msgs), err)
+		}
+		b.StartTimer()
+		end := f.HeaderBatch()
+		f.ReuseHeaderBuffers()
+		for _, m := range snap.Msgs {
+			if h, _, err := f.ReadHeaderFields(m.Base, []string{"Subject"}); err != nil || len(h) == 0 {
+				b.Fatal(err)
+			}
+		}
+		if err := end(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/msg")
+}
+
 // forgetKept empties what the process keeps between sessions.
 func forgetKept() {
 	listings.Lock()

@@ -137,6 +137,7 @@ type hcEntry struct {
 type headerCache struct {
 	base     *hcBase           // places kept by the process (hcshare.go), under m
 	m        map[uint64]hcSlot // this Folder's own
+	room     int               // the slots m was made for (0: as it grew)
 	stamps   []dirStamp        // stamps[0] is none
 	stampIdx map[dirStamp]uint16
 	ino      uint64
@@ -155,6 +156,13 @@ type headerCache struct {
 	inTurn     int    // records found that way
 	reuse      bool   // the batch's caller keeps no header past the next read
 	rbuf       []byte // message headers are read into it (hcread.go)
+	// A header read from its file is made CRLF into crlf when the batch
+	// reuses buffers (readHeaderCaching returns it), and what its entry
+	// keeps of it goes into kept (add copies that into pendData): a
+	// first search made two copies of each of 100,000 headers, garbage.
+	crlf, kept []byte
+	reads      int    // message files read in the batch
+	release    func() // ends the batch's lean (learnMany), nil if none
 	dirfd      int    // the folder directory during a batch, if hasDir
 	hasDir     bool
 	dirTried   bool
@@ -203,24 +211,32 @@ func (f *Folder) HeaderBatch() (end func() error) {
 		f.hc = newHeaderCache()
 	}
 	hc := f.hc
-	hc.batch, hc.begun, hc.reuse = true, false, false
-	return func() error {
-		hc.batch, hc.begun, hc.reuse = false, false, false
-		var err error
-		if len(hc.pendData) > 0 || hc.damaged {
-			err = hc.flush(f) // a damaged file is rewritten
-		}
-		if hc.fh != nil {
-			_ = hc.fh.Close() // read only
-			hc.fh = nil
-		}
-		hc.closeDir()
-		hc.win = nil
-		if err != nil {
-			f.cacheErr = err
-		}
-		return err
+	hc.batch, hc.begun, hc.reuse, hc.reads = true, false, false, 0
+	// Small enough to be inlined, with its caller: the function returned
+	// then stays on the caller's stack.
+	return func() error { return f.endBatch(hc) }
+}
+
+// endBatch ends hc's batch: it writes what was learned and releases lean
+// if the batch took it (of a batch not ended, lean is released at the end
+// of the next).
+func (f *Folder) endBatch(hc *headerCache) error {
+	hc.batch, hc.begun, hc.reuse = false, false, false
+	var err error
+	if len(hc.pendData) > 0 || hc.damaged {
+		err = hc.flush(f) // a damaged file is rewritten
 	}
+	if hc.fh != nil {
+		_ = hc.fh.Close() // read only
+		hc.fh = nil
+	}
+	hc.closeDir()
+	hc.win = nil
+	hc.endLean()
+	if err != nil {
+		f.cacheErr = err
+	}
+	return err
 }
 
 // begin starts a batch at its first read (a FETCH of flags only need not
@@ -435,23 +451,27 @@ func isCachedField[S string | []byte](k S) bool {
 // and adds an entry for it to the pending ones; it returns the file's
 // identity (inode, size, mtime) as an entry.
 func (f *Folder) readHeaderCaching(base string) ([]byte, hcEntry, error) {
-	var hdr []byte
 	var st syscall.Stat_t
-	err := f.retry(base, func(p string) error {
-		var err error
-		hdr, err = f.hc.readHeaderFile(f.Dir, p, &st) // hcread.go
-		return err
-	})
+	hdr, err := f.headerFile(base, &st)
 	if err != nil {
 		return nil, hcEntry{}, err
 	}
-	hdr = appendCRLF(nil, hdr) // a copy of the reused buffer (hcread.go)
+	if f.hc.reads++; f.hc.reads == hcManyReads {
+		f.hc.learnMany(f.listedCount())
+	}
+	if f.hc.reuse {
+		f.hc.crlf = appendCRLF(f.hc.crlf[:0], hdr) // the caller drops it at its next read
+		hdr = f.hc.crlf
+	} else {
+		hdr = appendCRLF(nil, hdr) // a copy of the reused buffer (hcread.go)
+	}
 	mtime := st.Mtim.Nano()
 	id := hcEntry{ino: st.Ino, size: st.Size, mtime: mtime}
 	if _, e, _, ok := f.hc.lookup(base); ok && e.ino == st.Ino && e.size == st.Size && e.mtime == mtime {
 		return hdr, id, nil // kept already, without what this read needed
 	}
-	if keep, whole, ok := reduceHeader(hdr); ok {
+	f.hc.kept = slices.Grow(f.hc.kept[:0], min(len(hdr), hcMaxEntry)) // as reduceHeader would make it
+	if keep, whole, ok := reduceHeader(f.hc.kept, hdr); ok {
 		e := hcEntry{ino: st.Ino, size: st.Size, mtime: mtime, whole: whole}
 		if rel, _ := f.relOf(base); f.hc.trusted && strings.HasPrefix(rel, "cur/") {
 			e.stamp = f.hc.cur
@@ -464,6 +484,64 @@ func (f *Folder) readHeaderCaching(base string) ([]byte, hcEntry, error) {
 		}
 	}
 	return hdr, id, nil
+}
+
+// hcManyReads is the number of message files a batch reads before it is
+// taken to be learning the headers of most of the folder (a first search
+// or FETCH of it), and prepares for that (learnMany). A batch that reads a
+// few files (messages new since the last) does not pay for it.
+const hcManyReads = 256
+
+// learnMany holds lean (lean.go) until the end of the batch: reading
+// 100,000 files still makes garbage (each name as openat takes it, what
+// the caller makes of each header, the SELECT's before it), and Go's
+// default GC target let the heap reach twice what is live. And it makes
+// room in m at once for a slot of each listed message that the base has
+// none of: grown by doubling to 100,000 slots, the map left its smaller
+// tables behind as garbage.
+func (hc *headerCache) learnMany(listed int) {
+	if hc.release == nil {
+		hc.release = lean()
+	}
+	own := listed
+	if hc.base != nil {
+		own -= len(hc.base.m)
+	}
+	if own <= hc.room || own <= len(hc.m) {
+		return
+	}
+	m := make(map[uint64]hcSlot, own)
+	for k, sl := range hc.m {
+		m[k] = sl
+	}
+	hc.m, hc.room = m, own
+}
+
+// endLean releases the batch's lean, if it took it.
+func (hc *headerCache) endLean() {
+	if hc.release != nil {
+		hc.release()
+		hc.release = nil
+	}
+}
+
+// headerFile reads base's header from its file into the cache's reused
+// buffer (hcread.go). The file is opened as it is listed, in the folder
+// directory, without the path that f.retry makes (a string for each of a
+// first search's 100,000 messages); f.retry finds one renamed since.
+func (f *Folder) headerFile(base string, st *syscall.Stat_t) ([]byte, error) {
+	if rel, ok := f.relOf(base); ok {
+		if hdr, err := f.hc.readHeaderIn(f.Dir, rel, st); !errors.Is(err, os.ErrNotExist) {
+			return hdr, err
+		}
+	}
+	var hdr []byte
+	err := f.retry(base, func(p string) error {
+		var err error
+		hdr, err = f.hc.readHeaderFile(f.Dir, p, st)
+		return err
+	})
+	return hdr, err
 }
 
 // readHeaderBlock reads up to and with the blank line that ends the
@@ -484,15 +562,18 @@ func readHeaderBlock(r io.Reader) ([]byte, error) {
 }
 
 // reduceHeader returns what an entry keeps of a header (CRLF line
-// endings): the lines of cachedFields and the blank line, or all of it
-// when that is at most hcSlack bytes more; ok is false when nothing is
-// kept.
-func reduceHeader(h []byte) (keep []byte, whole, ok bool) {
+// endings): the lines of cachedFields and the blank line, appended to
+// dst (a buffer to reuse, empty), or all of h when that is at most hcSlack
+// bytes more; ok is false when nothing is kept.
+func reduceHeader(dst, h []byte) (keep []byte, whole, ok bool) {
 	if !bytes.HasSuffix(h, []byte("\r\n\r\n")) && !bytes.Equal(h, []byte("\r\n")) {
 		// no blank line: kept whole if small, so that it is answered as read
 		return h, true, len(h) <= hcSlack
 	}
-	out := make([]byte, 0, min(len(h), hcMaxEntry)) // one allocation for most
+	out := dst[:0]
+	if cap(out) < min(len(h), hcMaxEntry) {
+		out = make([]byte, 0, min(len(h), hcMaxEntry)) // one allocation for most
+	}
 	in, started := false, false
 	for rest := h; len(rest) > 0; {
 		i := bytes.Index(rest, []byte("\r\n")) + 2
@@ -551,7 +632,9 @@ func (hc *headerCache) add(base string, e hcEntry, hdr []byte) {
 	// 64 KB for a command that learns a few entries, then at once the
 	// size at which it is flushed: grown by doubling, a first search's
 	// 100,000 records left 1 and 2 MB copies behind each 4 MB written.
-	need := len(hc.pendData) + len(base) + len(hdr) + len(e.structure) + len(e.envelope) + 128
+	// (The record's two lines of numbers take at most 10 of 20 digits
+	// and the head's 32 bytes: with less, append grew the buffer itself.)
+	need := len(hc.pendData) + len(base) + len(hdr) + len(e.structure) + len(e.envelope) + 256
 	if need > cap(hc.pendData) {
 		grown := make([]byte, len(hc.pendData), max(need, 64<<10, min(hcPendingMax+64<<10, 64*cap(hc.pendData))))
 		copy(grown, hc.pendData)
@@ -568,24 +651,32 @@ func appendRecord(out []byte, base string, e hcEntry, hdr []byte) []byte {
 		whole = 1
 	}
 	// As fmt's "%s %d %d %d %d %s %d %d\n" and "%08x %d\n" would write
-	// them, without its cost on a first search's 100,000 records.
-	var lb [256]byte
-	line := strconv.AppendUint(append(append(lb[:0], base...), ' '), e.ino, 10)
+	// them, without its cost on a first search's 100,000 records. The
+	// line is written in out and the head put before it once its length
+	// is known: a line in an array of its own went to the heap (crc32
+	// takes it through a function value, which escape analysis cannot
+	// follow), 256 bytes of garbage a record.
+	start := len(out)
+	out = strconv.AppendUint(append(append(out, base...), ' '), e.ino, 10)
 	for _, v := range []int64{e.size, e.mtime, int64(whole), e.stamp.mtime, e.stamp.ctime} {
-		line = strconv.AppendInt(append(line, ' '), v, 10)
+		out = strconv.AppendInt(append(out, ' '), v, 10)
 	}
-	line = strconv.AppendUint(append(line, ' '), e.stamp.ino, 10)
+	out = strconv.AppendUint(append(out, ' '), e.stamp.ino, 10)
 	for _, v := range []int64{e.stamp.size, int64(len(e.structure)), int64(len(e.envelope))} {
-		line = strconv.AppendInt(append(line, ' '), v, 10)
+		out = strconv.AppendInt(append(out, ' '), v, 10)
 	}
-	line = append(line, '\n')
-	sum := crc32.Update(crc32.Checksum(line, castagnoli), castagnoli, hdr)
+	out = append(out, '\n')
+	n := len(out) - start // the line's
+	sum := crc32.Update(crc32.Checksum(out[start:], castagnoli), castagnoli, hdr)
 	sum = crc32.Update(sum, castagnoli, e.structure)
 	sum = crc32.Update(sum, castagnoli, e.envelope)
 	var hb [32]byte
 	head := strconv.AppendUint(hb[:0], uint64(sum)|1<<32, 16)[1:] // 8 digits
-	head = append(strconv.AppendInt(append(head, ' '), int64(len(line)+len(hdr)+len(e.structure)+len(e.envelope)), 10), '\n')
-	out = append(append(append(out, head...), line...), hdr...)
+	head = append(strconv.AppendInt(append(head, ' '), int64(n+len(hdr)+len(e.structure)+len(e.envelope)), 10), '\n')
+	out = append(out, head...) // room for it
+	copy(out[start+len(head):], out[start:start+n])
+	copy(out[start:], head)
+	out = append(out, hdr...)
 	return append(append(out, e.structure...), e.envelope...)
 }
 
@@ -617,7 +708,9 @@ func (hc *headerCache) refresh(dir string, listed int) error {
 				if listed > 0 {
 					n = min(n, int64(listed+listed/8))
 				}
-				hc.m = make(map[uint64]hcSlot, n)
+				if n > int64(hc.room) {
+					hc.m, hc.room = make(map[uint64]hcSlot, n), int(n)
+				}
 			}
 		} else {
 			hc.fh = fh
@@ -649,13 +742,12 @@ func (hc *headerCache) reset(fh *os.File, ino uint64) {
 	if hc.fh != nil && hc.fh != fh {
 		_ = hc.fh.Close() // read only
 	}
-	m := map[uint64]hcSlot{}
 	for k, sl := range hc.m {
-		if sl.pend {
-			m[k] = sl
+		if !sl.pend {
+			delete(hc.m, k) // in place: the map keeps its room (learnMany)
 		}
 	}
-	hc.m, hc.fh, hc.ino, hc.end, hc.records, hc.damaged, hc.win = m, fh, ino, 0, 0, false, nil
+	hc.fh, hc.ino, hc.end, hc.records, hc.damaged, hc.win = fh, ino, 0, 0, false, nil
 	hc.base, hc.next, hc.overridden = nil, 0, nil
 }
 
@@ -802,7 +894,7 @@ func (hc *headerCache) flush(f *Folder) error {
 		}
 	}
 	hc.end += int64(len(hc.pendData))
-	hc.pendData = nil
+	hc.clearPending()
 	return nil
 }
 
@@ -813,7 +905,21 @@ func (hc *headerCache) dropPending() {
 			delete(hc.m, k)
 		}
 	}
-	hc.pendData = nil
+	hc.clearPending()
+}
+
+// clearPending empties pendData once its records are written (or
+// dropped). When the batch reuses buffers its caller holds no header of a
+// pending record (lookup's) past its next read, and the buffer is kept
+// for the next records: a first search of 100,000 messages left 1 MB of
+// garbage at each of its 50 writes. Else a caller (FETCH) may still hold
+// one, and the buffer is let go.
+func (hc *headerCache) clearPending() {
+	if hc.reuse {
+		hc.pendData = hc.pendData[:0]
+	} else {
+		hc.pendData = nil
+	}
 }
 
 // rewrite replaces the file with the records of listed messages, in UID
@@ -846,9 +952,9 @@ func (hc *headerCache) rewrite(f *Folder) error {
 		}
 		return w.Flush() // the bufio.Writer keeps its first error
 	})
-	hc.pendData = nil
+	hc.clearPending()
 	hc.reset(nil, 0)
-	hc.m = map[uint64]hcSlot{}
+	clear(hc.m) // the pending records are in the file now; the map keeps its room
 	if err != nil {
 		return err
 	}

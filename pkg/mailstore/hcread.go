@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"os"
+	"path/filepath"
 	"slices"
 	"syscall"
 )
@@ -26,44 +27,54 @@ const headerFirstRead = 8192
 // reads it, before ToCRLF) in the cache's reused buffer, valid until its
 // next call, and the file's status.
 func (hc *headerCache) readHeaderFile(dir, p string, st *syscall.Stat_t) ([]byte, error) {
-	fd, err := hc.openIn(dir, p)
+	if len(p) > len(dir)+1 && p[len(dir)] == '/' && p[:len(dir)] == dir {
+		return hc.readHeaderIn(dir, p[len(dir)+1:], st)
+	}
+	return hc.readHeaderIn("", p, st)
+}
+
+// readHeaderIn is readHeaderFile of the file rel of the folder directory
+// dir (of rel itself when dir is "").
+func (hc *headerCache) readHeaderIn(dir, rel string, st *syscall.Stat_t) ([]byte, error) {
+	fd, err := hc.openIn(dir, rel)
 	if err != nil {
-		return nil, &os.PathError{Op: "open", Path: p, Err: err}
+		return nil, &os.PathError{Op: "open", Path: filepath.Join(dir, rel), Err: err}
 	}
 	hdr, err := hc.readHeaderFD(fd, st)
 	if cerr := syscall.Close(fd); err == nil && cerr != nil {
 		err = cerr
 	}
 	if err != nil {
-		return nil, &os.PathError{Op: "read", Path: p, Err: err}
+		return nil, &os.PathError{Op: "read", Path: filepath.Join(dir, rel), Err: err}
 	}
 	return hdr, nil
 }
 
-// openIn opens p, a file of the folder directory dir, relative to a
+// openIn opens rel, a file of the folder directory dir, relative to a
 // descriptor of dir that the batch keeps (the kernel then looks up
 // "cur/NAME", not every directory of the path: a fifth of the cost of
-// open); p itself when it is not under dir as written, or not found from
-// the descriptor (dir replaced meanwhile).
-func (hc *headerCache) openIn(dir, p string) (int, error) {
+// open); by its path when not found from the descriptor (dir replaced
+// meanwhile), or when dir is "" (rel is then the path).
+func (hc *headerCache) openIn(dir, rel string) (int, error) {
 	const flags = syscall.O_RDONLY | syscall.O_CLOEXEC
-	if len(p) > len(dir)+1 && p[len(dir)] == '/' && p[:len(dir)] == dir {
-		if !hc.dirTried {
-			hc.dirTried = true
-			if fd, err := retryEINTR(func() (int, error) {
-				return syscall.Open(dir, syscall.O_RDONLY|syscall.O_DIRECTORY|syscall.O_CLOEXEC, 0)
-			}); err == nil {
-				hc.dirfd, hc.hasDir = fd, true
-			}
-		}
-		if hc.hasDir {
-			fd, err := retryEINTR(func() (int, error) { return syscall.Openat(hc.dirfd, p[len(dir)+1:], flags, 0) })
-			if !errors.Is(err, syscall.ENOENT) {
-				return fd, err
-			}
+	if dir == "" {
+		return retryEINTR(func() (int, error) { return syscall.Open(rel, flags, 0) })
+	}
+	if !hc.dirTried {
+		hc.dirTried = true
+		if fd, err := retryEINTR(func() (int, error) {
+			return syscall.Open(dir, syscall.O_RDONLY|syscall.O_DIRECTORY|syscall.O_CLOEXEC, 0)
+		}); err == nil {
+			hc.dirfd, hc.hasDir = fd, true
 		}
 	}
-	return retryEINTR(func() (int, error) { return syscall.Open(p, flags, 0) })
+	if hc.hasDir {
+		fd, err := retryEINTR(func() (int, error) { return syscall.Openat(hc.dirfd, rel, flags, 0) })
+		if !errors.Is(err, syscall.ENOENT) {
+			return fd, err
+		}
+	}
+	return retryEINTR(func() (int, error) { return syscall.Open(dir+"/"+rel, flags, 0) })
 }
 
 // closeDir closes the descriptor of the folder directory, at the end of

@@ -111,7 +111,7 @@ func (hc *headerCache) share(dir string) {
 		b.overridden = maps.Clone(hc.base.overridden)
 		maps.Copy(b.overridden, hc.overridden)
 	}
-	hc.base, hc.m, hc.overridden = b, map[uint64]hcSlot{}, nil
+	hc.base, hc.m, hc.room, hc.overridden = b, map[uint64]hcSlot{}, 0, nil
 	hcShared.Lock()
 	defer hcShared.Unlock()
 	if old, ok := hcShared.m[dir]; ok {

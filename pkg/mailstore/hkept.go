@@ -118,7 +118,7 @@ func (kp Keeper) Keep(k Kept) {
 		if err != nil {
 			return
 		}
-		kept, whole, keepable := reduceHeader(ToCRLF(h))
+		kept, whole, keepable := reduceHeader(nil, ToCRLF(h))
 		if !keepable {
 			return
 		}
