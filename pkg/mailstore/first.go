@@ -122,8 +122,11 @@ func (f *Folder) firstListing() (snap Snapshot, ok bool, err error) {
 	if err != nil || !made {
 		return Snapshot{}, false, err
 	}
+	// From here f.ul is the new list without its entries, which the
+	// index's parse gives: a failure must leave it to be read again.
 	head := f.indexHead(linesSummary(lines, f.ul.validity, n))
 	if len(head) > maxIndexHead {
+		f.ul = uidList{}
 		return Snapshot{}, false, nil // cannot happen: four short lines
 	}
 	body := buf[maxIndexHead-len(head):]
@@ -135,6 +138,7 @@ func (f *Folder) firstListing() (snap Snapshot, ok bool, err error) {
 	}
 	x, err := parseIndexBody(unsafe.String(unsafe.SliceData(body), len(body)))
 	if err != nil {
+		f.ul = uidList{}
 		return Snapshot{}, false, fmt.Errorf("folder index: %w", err) // cannot happen: it was just made
 	}
 	f.adopt(x)

@@ -311,9 +311,9 @@ func (l *uidList) newValidity(dir string) (uint32, error) {
 	return v, nil
 }
 
-// header is the first line of a list written now: its UIDVALIDITY, next
+// listHeader is the first line of a list written now: its UIDVALIDITY, next
 // UID, and a token of its own (sameHeader).
-func header(validity, next uint32) string {
+func listHeader(validity, next uint32) string {
 	var token [6]byte
 	_, _ = rand.Read(token[:])
 	return fmt.Sprintf("%s V%d N%d G%s\n", uidListMagic, validity, next, hex.EncodeToString(token[:]))
@@ -343,7 +343,7 @@ func (l *uidList) create(dir string, n int, write func(io.Writer) error) (made b
 	if err != nil {
 		return false, err
 	}
-	head := header(v, 1)
+	head := listHeader(v, 1)
 	var size countWriter
 	err = safefile.WriteFrom(l.path(dir), 0600, func(w io.Writer) error {
 		w = io.MultiWriter(w, &size)
@@ -421,7 +421,7 @@ func (l *uidList) appendNew(dir string, bases []string) error {
 // back: a first SELECT of a 100,000-message folder wrote it twice,
 // fsynced it twice and parsed it again.
 func (l *uidList) build(dir string, validity uint32, bases []string) error {
-	head := header(validity, 1)
+	head := listHeader(validity, 1)
 	size := len(head)
 	for _, b := range bases {
 		size += len(b) + 12
@@ -465,7 +465,7 @@ func (l *uidList) build(dir string, validity uint32, bases []string) error {
 // lock the caller holds.
 func (l *uidList) rewrite(dir string, validity, next uint32, keep []entry) error {
 	var buf bytes.Buffer
-	buf.WriteString(header(validity, next))
+	buf.WriteString(listHeader(validity, next))
 	for _, e := range keep {
 		fmt.Fprintf(&buf, "%d %s\n", e.uid, e.base)
 	}
