@@ -257,10 +257,10 @@ func (f *Folder) adopt(x *index) {
 // line (the writer writes a name only there), so the snapshot is the live
 // lines in order.
 type lazyListing struct {
-	body  string
-	msgs  []Message // the snapshot: the live lines, made as they were parsed
-	live  int       // lines with a file
-	gen   uint64    // the UID list's gen when adopted
+	body string
+	msgs []Message // the snapshot: the live lines, made as they were parsed
+	live int       // lines with a file
+	gen  uint64    // the UID list's gen when adopted
 }
 
 // rel returns the file ("cur/NAME") of base in the adopted listing,
