@@ -3,6 +3,7 @@ package mailstore
 import (
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
@@ -172,5 +173,47 @@ func TestFirstListNumber(t *testing.T) {
 	want := []string{"cur/1700000001.M1P1.x:2,", "cur/1700000001.M1P1.y:2,", "cur/1700000002.M1P1.x:2,S"}
 	if !slices.Equal(got, want) {
 		t.Errorf("numbered %q, want %q", got, want)
+	}
+}
+
+// TestFirstListingRandom: on folders of random names (times that tie in
+// seconds and microseconds, names of no known form, every kind of flags),
+// firstListing numbers as sortNames orders, and writes the UID list the
+// general path would read back as the same.
+func TestFirstListingRandom(t *testing.T) {
+	for seed := range uint64(20) {
+		r := rand.New(rand.NewPCG(seed, 7))
+		seen := map[string]bool{}
+		var names []string
+		for range 1 + r.IntN(60) {
+			var base string
+			switch r.IntN(5) {
+			case 0:
+				base = fmt.Sprintf("odd%d.x", r.IntN(50))
+			default:
+				base = fmt.Sprintf("%d.M%dP%d.h", 1700000000+r.IntN(3), r.IntN(4)*1000, r.IntN(9))
+			}
+			if seen[base] {
+				continue
+			}
+			seen[base] = true
+			names = append(names, base+[]string{"", ":2,", ":2,S", ":2,FST", ":2,abc"}[r.IntN(5)])
+		}
+		s := newStore(t)
+		writeCur(t, s.Root, names)
+		f := inbox(t, s)
+		snap, _, err := f.Sync(true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := wantFirst(names)
+		if f.lazy == nil || fmt.Sprint(snap.Msgs) != fmt.Sprint(want) {
+			t.Fatalf("seed %d: adopted %v\n%v\nwant\n%v", seed, f.lazy != nil, snap.Msgs, want)
+		}
+		forgetListings()
+		g := inbox(t, s) // reads the UID list, lists with maps
+		if again, _, err := g.Sync(true); err != nil || fmt.Sprint(again.Msgs) != fmt.Sprint(want) {
+			t.Fatalf("seed %d: the general path read %v, %v", seed, again.Msgs, err)
+		}
 	}
 }
