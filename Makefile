@@ -50,8 +50,7 @@ bench: build
 	@bench/run.sh
 
 man:
-	@command -v scdoc >/dev/null || scripts/deps.sh scdoc
-	@for f in man/*.scd; do scdoc < $$f > $${f%.scd} || exit 1; done
+	@scripts/checkman.sh --write
 
 install: build
 	install -d $(DESTDIR)$(LIBEXEC) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man7 $(DESTDIR)$(MANDIR)/man8
