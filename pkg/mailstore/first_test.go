@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 )
@@ -215,5 +216,42 @@ func TestFirstListingRandom(t *testing.T) {
 		if again, _, err := g.Sync(true); err != nil || fmt.Sprint(again.Msgs) != fmt.Sprint(want) {
 			t.Fatalf("seed %d: the general path read %v, %v", seed, again.Msgs, err)
 		}
+	}
+}
+
+// TestFirstListingConcurrent: sessions that open a new folder at the same
+// moment (one numbers it; the others find its UID list made meanwhile and
+// read it) agree on every UID, and the list numbers each message once.
+func TestFirstListingConcurrent(t *testing.T) {
+	s := newStore(t)
+	var names []string
+	for i := range 300 {
+		names = append(names, fmt.Sprintf("%d.M%dP1.h,S=10:2,S", 1700000000+i/7, i%7))
+	}
+	writeCur(t, s.Root, names)
+	time.Sleep(1100 * time.Millisecond) // settled: the index is written too
+	const sessions = 8
+	snaps := make([]Snapshot, sessions)
+	errs := make([]error, sessions)
+	var wg sync.WaitGroup
+	for i := range sessions {
+		wg.Go(func() {
+			f, err := s.Folder("INBOX")
+			if err == nil {
+				snaps[i], _, err = f.Sync(true)
+			}
+			errs[i] = err
+		})
+	}
+	wg.Wait()
+	want := wantFirst(names)
+	for i := range sessions {
+		if errs[i] != nil || fmt.Sprint(snaps[i].Msgs) != fmt.Sprint(want) || snaps[i].Validity != snaps[0].Validity {
+			t.Fatalf("session %d: %v, validity %d (%d), %d messages", i, errs[i], snaps[i].Validity, snaps[0].Validity, len(snaps[i].Msgs))
+		}
+	}
+	var ul uidList
+	if err := ul.refresh(s.Root); err != nil || len(ul.order) != len(names) || ul.next != uint32(len(names)+1) {
+		t.Fatalf("the UID list: %v, %d lines, next %d", err, len(ul.order), ul.next)
 	}
 }
