@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -253,5 +254,34 @@ func TestFirstListingConcurrent(t *testing.T) {
 	var ul uidList
 	if err := ul.refresh(s.Root); err != nil || len(ul.order) != len(names) || ul.next != uint32(len(names)+1) {
 		t.Fatalf("the UID list: %v, %d lines, next %d", err, len(ul.order), ul.next)
+	}
+}
+
+// TestClaimListed: a message that reached new/ after claimNew read it, and
+// that the listing then found there, is claimed too (moved to cur/ and
+// returned as \Recent); one that another session claimed meanwhile is
+// left as listed.
+func TestClaimListed(t *testing.T) {
+	s := newStore(t)
+	deliver(t, s.Root, 2)
+	f := inbox(t, s)
+	rels, err := f.scanRels()
+	if err != nil || len(rels) != 2 {
+		t.Fatalf("listing: %v, %v", rels, err)
+	}
+	other := rels[1] // "new/NAME", claimed by another session first
+	if err := os.Rename(filepath.Join(s.Root, other), filepath.Join(s.Root, "cur", other[4:]+":2,")); err != nil {
+		t.Fatal(err)
+	}
+	moved, err := f.claimListed(rels)
+	base, _ := splitName(strings.TrimPrefix(rels[0], "cur/"))
+	if err != nil || len(moved) != 1 || moved[0] != base || rels[0] != "cur/"+base+":2," || f.names[base] != rels[0] {
+		t.Fatalf("claimed %v, %v; rels %v, names %v", moved, err, rels, f.names)
+	}
+	if _, err := os.Stat(filepath.Join(s.Root, rels[0])); err != nil {
+		t.Fatalf("not in cur/: %v", err)
+	}
+	if rels[1] != other {
+		t.Errorf("the other session's message: %s, want it as listed (%s)", rels[1], other)
 	}
 }

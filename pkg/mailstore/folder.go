@@ -117,6 +117,13 @@ func (f *Folder) sync(claim bool) (Snapshot, []string, error) {
 		if rels, err = f.scanRels(); err != nil {
 			return Snapshot{}, nil, err
 		}
+		if claim {
+			moved, err := f.claimListed(rels)
+			if err != nil {
+				return Snapshot{}, nil, err
+			}
+			recent = append(recent, moved...)
+		}
 		scanned = true
 	}
 	gen := f.ul.gen
@@ -268,6 +275,32 @@ func (f *Folder) claimNew() ([]string, error) {
 			moved = append(moved, base)
 		} else if !errors.Is(err, os.ErrNotExist) {
 			return nil, fmt.Errorf("claim %s: %w", n, err)
+		}
+	}
+	return moved, nil
+}
+
+// claimListed claims the messages that the listing found in new/: they
+// arrived after claimNew read new/ and before the listing. Left there, a
+// session would report them without \Recent, and the next sync that moved
+// them would not count them in a RECENT response. rels (the listing's
+// files) and f.names are brought up to date.
+func (f *Folder) claimListed(rels []string) ([]string, error) {
+	var moved []string
+	for i, rel := range rels {
+		name, ok := strings.CutPrefix(rel, "new/")
+		if !ok {
+			continue
+		}
+		base, _ := splitName(name)
+		to := "cur/" + base + ":2,"
+		err := os.Rename(filepath.Join(f.Dir, rel), filepath.Join(f.Dir, to))
+		switch {
+		case err == nil:
+			rels[i], f.names[base] = to, to
+			moved = append(moved, base)
+		case !errors.Is(err, os.ErrNotExist): // another session claimed it: as listed
+			return nil, fmt.Errorf("claim %s: %w", name, err)
 		}
 	}
 	return moved, nil
