@@ -1,7 +1,6 @@
 package mailstore
 
 import (
-	"bufio"
 	"bytes"
 	"fmt"
 	"io"
@@ -147,9 +146,9 @@ func (f *Folder) firstListing() (snap Snapshot, ok bool, err error) {
 }
 
 // writeUIDLines writes the UID list's lines, "<uid> <base>", from the
-// index's lines, "<uid> cur/NAME".
+// index's lines, "<uid> cur/NAME", to w (buffered: safefile.WriteFrom).
 func writeUIDLines(w io.Writer, lines []byte) error {
-	bw := bufio.NewWriterSize(w, 64<<10)
+	var out []byte
 	for len(lines) > 0 {
 		nl := bytes.IndexByte(lines, '\n')
 		line := lines[:nl]
@@ -159,11 +158,12 @@ func writeUIDLines(w io.Writer, lines []byte) error {
 		if c := bytes.IndexByte(base, ':'); c >= 0 {
 			base = base[:c]
 		}
-		bw.Write(line[:sp+1])
-		bw.Write(base)
-		bw.WriteByte('\n')
+		out = append(append(append(out[:0], line[:sp+1]...), base...), '\n')
+		if _, err := w.Write(out); err != nil {
+			return err
+		}
 	}
-	return bw.Flush() // reports any error of the writes above
+	return nil
 }
 
 // linesSummary is Snapshot.Summary of the index's lines.

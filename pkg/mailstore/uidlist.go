@@ -321,11 +321,11 @@ func listHeader(validity, next uint32) string {
 
 // create makes the list of a folder that has none, numbering n messages
 // from 1 with the lines write writes after the header ("<uid> <base>"),
-// in one durable write under the lock, without holding it in memory
-// (firstListing). l is then the list as written but without its entries,
-// which the caller adopts from the folder index it writes next. made is
-// false, and nothing written, when the list exists or is damaged: another
-// process made it meanwhile, and the general path reads or rebuilds it.
+// under the lock (writeNew). l is then the list as written but without its
+// entries, which the caller (firstListing) adopts from the folder index it
+// writes next. made is false, and nothing written, when the list exists or
+// is damaged: another process made it meanwhile, and the general path
+// reads or rebuilds it.
 func (l *uidList) create(dir string, n int, write func(io.Writer) error) (made bool, err error) {
 	unlock, err := lock(filepath.Join(dir, uidListLock))
 	if err != nil {
@@ -343,33 +343,10 @@ func (l *uidList) create(dir string, n int, write func(io.Writer) error) (made b
 	if err != nil {
 		return false, err
 	}
-	head := listHeader(v, 1)
-	var size countWriter
-	err = safefile.WriteFrom(l.path(dir), 0600, func(w io.Writer) error {
-		w = io.MultiWriter(w, &size)
-		if _, err := io.WriteString(w, head); err != nil {
-			return err
-		}
-		return write(w)
-	})
-	if err != nil {
-		return false, fmt.Errorf("uid list: %w", err)
+	if err := l.writeNew(dir, v, uint32(n+1), write); err != nil {
+		return false, err
 	}
-	fi, err := os.Stat(l.path(dir)) // ours: the lock is held
-	if err != nil {
-		return false, fmt.Errorf("uid list: %w", err)
-	}
-	*l = uidList{validity: v, next: uint32(n + 1), ino: fi.Sys().(*syscall.Stat_t).Ino,
-		offset: int64(size), header: head, gen: l.gen + 1}
 	return true, nil
-}
-
-// countWriter counts the bytes written through it.
-type countWriter int64
-
-func (c *countWriter) Write(p []byte) (int, error) {
-	*c += countWriter(len(p))
-	return len(p), nil
 }
 
 func (l *uidList) appendNew(dir string, bases []string) error {
@@ -421,13 +398,11 @@ func (l *uidList) appendNew(dir string, bases []string) error {
 // back: a first SELECT of a 100,000-message folder wrote it twice,
 // fsynced it twice and parsed it again.
 func (l *uidList) build(dir string, validity uint32, bases []string) error {
-	head := listHeader(validity, 1)
-	size := len(head)
+	size := 0
 	for _, b := range bases {
 		size += len(b) + 12
 	}
 	buf := make([]byte, 0, size)
-	buf = append(buf, head...)
 	order := make([]entry, 0, len(bases))
 	next := uint32(1)
 	for i, b := range bases {
@@ -444,20 +419,44 @@ func (l *uidList) build(dir string, validity uint32, bases []string) error {
 		order = append(order, entry{next, b})
 		next++
 	}
-	if err := safefile.WriteFile(l.path(dir), buf, 0600); err != nil {
-		return fmt.Errorf("uid list: %w", err)
-	}
-	fi, err := os.Stat(l.path(dir)) // ours: the lock is held
+	err := l.writeNew(dir, validity, next, func(w io.Writer) error {
+		_, err := w.Write(buf)
+		return err
+	})
 	if err != nil {
-		return fmt.Errorf("uid list: %w", err)
+		return err
 	}
 	// The map of UIDs is built when first needed (index): a first SELECT
 	// whose listing is then kept as the folder index's compact form never
 	// needs it (3.4 MB for 100,000 names at its peak of memory). A base
 	// named twice, apart, is then listed twice, and its first UID counts,
 	// as for any reader (parseEntry).
-	*l = uidList{validity: validity, next: next, order: order,
-		ino: fi.Sys().(*syscall.Stat_t).Ino, offset: int64(len(buf)), header: head, gen: l.gen + 1}
+	l.order = order
+	return nil
+}
+
+// writeNew replaces the file, under the lock the caller holds, with a new
+// list of UIDVALIDITY validity: its header, then the lines write writes
+// ("<uid> <base>", up to next-1), in one durable write. l is then that
+// list as read, but for its entries, which the caller gives it (build) or
+// adopts with the folder index (firstListing).
+func (l *uidList) writeNew(dir string, validity, next uint32, write func(io.Writer) error) error {
+	head := listHeader(validity, 1)
+	err := safefile.WriteFrom(l.path(dir), 0600, func(w io.Writer) error {
+		if _, err := io.WriteString(w, head); err != nil {
+			return err
+		}
+		return write(w)
+	})
+	if err != nil {
+		return fmt.Errorf("uid list: %w", err)
+	}
+	fi, err := os.Stat(l.path(dir)) // ours: the lock is held
+	if err != nil {
+		return fmt.Errorf("uid list: %w", err)
+	}
+	*l = uidList{validity: validity, next: next, ino: fi.Sys().(*syscall.Stat_t).Ino,
+		offset: fi.Size(), header: head, gen: l.gen + 1}
 	return nil
 }
 
