@@ -285,3 +285,29 @@ func TestClaimListed(t *testing.T) {
 		t.Errorf("the other session's message: %s, want it as listed (%s)", rels[1], other)
 	}
 }
+
+// TestFirstListChunks: a listing's chunks start small (a small folder's
+// first listing takes a few KB, not a megabyte), each twice the last, and
+// every name is found where it was put.
+func TestFirstListChunks(t *testing.T) {
+	fl := &firstList{ok: true}
+	var want []string
+	for i := range 3000 {
+		rel := fmt.Sprintf("cur/%d.M%dP1.host,S=1000:2,S", 1700000000+i, i)
+		want = append(want, rel)
+		fl.add([]byte(rel), []uint32{uint32(len(rel))})
+	}
+	if !fl.ok || len(fl.chunks) < 3 || cap(fl.chunks[0]) != firstChunkMin {
+		t.Fatalf("%d chunks, the first of %d bytes", len(fl.chunks), cap(fl.chunks[0]))
+	}
+	for c := 1; c < len(fl.chunks); c++ {
+		if cap(fl.chunks[c]) != min(firstChunkMin<<c, firstChunk) {
+			t.Errorf("chunk %d: %d bytes", c, cap(fl.chunks[c]))
+		}
+	}
+	for j, rel := range want {
+		if got := fl.listed(uint32(j)); got != rel {
+			t.Fatalf("name %d: %q, want %q", j, got, rel)
+		}
+	}
+}
