@@ -269,15 +269,29 @@ func (f *Folder) claimNew() ([]string, error) {
 	}
 	var moved []string
 	for _, n := range names {
-		base, _ := splitName(n)
-		err := os.Rename(filepath.Join(f.Dir, "new", n), filepath.Join(f.Dir, "cur", base+":2,"))
-		if err == nil {
+		base, ok, err := f.claim(n)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
 			moved = append(moved, base)
-		} else if !errors.Is(err, os.ErrNotExist) {
-			return nil, fmt.Errorf("claim %s: %w", n, err)
 		}
 	}
 	return moved, nil
+}
+
+// claim moves new/name to cur/, as "base:2,". ok is false when the file
+// is gone: another session claimed it.
+func (f *Folder) claim(name string) (base string, ok bool, err error) {
+	base, _ = splitName(name)
+	err = os.Rename(filepath.Join(f.Dir, "new", name), filepath.Join(f.Dir, "cur", base+":2,"))
+	switch {
+	case err == nil:
+		return base, true, nil
+	case errors.Is(err, os.ErrNotExist):
+		return base, false, nil
+	}
+	return base, false, fmt.Errorf("claim %s: %w", name, err)
 }
 
 // claimListed claims the messages that the listing found in new/: they
@@ -292,15 +306,14 @@ func (f *Folder) claimListed(rels []string) ([]string, error) {
 		if !ok {
 			continue
 		}
-		base, _ := splitName(name)
-		to := "cur/" + base + ":2,"
-		err := os.Rename(filepath.Join(f.Dir, rel), filepath.Join(f.Dir, to))
-		switch {
-		case err == nil:
-			rels[i], f.names[base] = to, to
+		base, ok, err := f.claim(name)
+		if err != nil {
+			return nil, err
+		}
+		if ok { // else another session claimed it: as listed
+			rels[i] = "cur/" + base + ":2,"
+			f.names[base] = rels[i]
 			moved = append(moved, base)
-		case !errors.Is(err, os.ErrNotExist): // another session claimed it: as listed
-			return nil, fmt.Errorf("claim %s: %w", name, err)
 		}
 	}
 	return moved, nil
