@@ -256,30 +256,16 @@ func (f *Folder) listFirst() (fl *firstList, ok bool, err error) {
 		clean := true
 		for i, sub := range []string{"new", "cur"} {
 			dir := filepath.Join(f.Dir, sub)
-			start := time.Now()
-			before, err := statDir(dir)
-			if err != nil {
-				return nil, false, fmt.Errorf("maildir: %w", err)
-			}
 			listed := len(fl.starts)
-			if err := listRels(dir, sub, fl.add); err != nil {
+			st, err := listStamped(dir, func() error { return listRels(dir, sub, fl.add) })
+			if err != nil {
 				return nil, false, err
 			}
-			after, err := statDir(dir)
-			if err != nil {
-				return nil, false, fmt.Errorf("maildir: %w", err)
-			}
-			if sub == "new" && len(fl.starts) > listed || !fl.ok {
+			if sub == "new" && len(fl.starts) > listed || !fl.ok || !st.unchanged && pass == 1 {
 				return nil, false, nil
 			}
-			f.stamps[i] = before
-			if after != before {
-				clean = false
-				if pass == 1 {
-					return nil, false, nil
-				}
-			}
-			clean = clean && before.settled(start)
+			f.stamps[i] = st.before
+			clean = clean && st.clean()
 		}
 		if clean {
 			break

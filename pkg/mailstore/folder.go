@@ -391,12 +391,11 @@ func (f *Folder) list() (names map[string]string, all []string, clean bool, err 
 	for i, sub := range []string{"new", "cur"} {
 		dir := filepath.Join(f.Dir, sub)
 		for try := 0; ; try++ {
-			start := time.Now()
-			before, err := statDir(dir)
-			if err != nil {
-				return nil, nil, false, fmt.Errorf("maildir: %w", err)
-			}
-			rels, err := readRels(dir, sub)
+			var rels []string
+			st, err := listStamped(dir, func() (err error) {
+				rels, err = readRels(dir, sub)
+				return err
+			})
 			if err != nil {
 				return nil, nil, false, err
 			}
@@ -411,13 +410,9 @@ func (f *Folder) list() (names map[string]string, all []string, clean bool, err 
 					all = append(all, rels...)
 				}
 			}
-			after, err := statDir(dir)
-			if err != nil {
-				return nil, nil, false, fmt.Errorf("maildir: %w", err)
-			}
-			f.stamps[i] = before
-			if after == before || try == 3 {
-				clean = clean && after == before && before.settled(start)
+			f.stamps[i] = st.before
+			if st.unchanged || try == 3 {
+				clean = clean && st.clean()
 				break
 			}
 		}
@@ -426,6 +421,35 @@ func (f *Folder) list() (names map[string]string, all []string, clean bool, err 
 		all = nil
 	}
 	return names, all, clean, nil
+}
+
+// stampedListing is how a directory was while list read it.
+type stampedListing struct {
+	before    dirStamp  // the directory's stamp before
+	start     time.Time // when the listing began
+	unchanged bool      // the same stamp after
+}
+
+// clean reports that the directory did not change during the listing,
+// nor within a second before it began (see scanRels).
+func (st stampedListing) clean() bool { return st.unchanged && st.before.settled(st.start) }
+
+// listStamped runs list, a listing of dir, between two stats of dir.
+func listStamped(dir string, list func() error) (stampedListing, error) {
+	st := stampedListing{start: time.Now()}
+	before, err := statDir(dir)
+	if err != nil {
+		return st, fmt.Errorf("maildir: %w", err)
+	}
+	if err := list(); err != nil {
+		return st, err
+	}
+	after, err := statDir(dir)
+	if err != nil {
+		return st, fmt.Errorf("maildir: %w", err)
+	}
+	st.before, st.unchanged = before, after == before
+	return st, nil
 }
 
 // addNames adds base → "sub/NAME" to names for each "sub/NAME" of rels.
